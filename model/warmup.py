@@ -1,0 +1,19 @@
+"""Lesson 1: the edit-check loop.
+
+A warm-up in plain Python, so that you learn how the tutor works before the
+GPT starts: read the lesson (`tutor show 1`), write the function below, run
+`tutor check 1`, and read what the checks say.
+"""
+
+import math
+
+
+def softmax(scores: list[float]) -> list[float]:
+    """Turn a list of scores into probabilities: all positive, summing to 1.
+
+    softmax(s)_i = exp(s_i) / sum_j exp(s_j). Subtract the largest score from
+    every score before exp(): the result is the same, and exp() cannot overflow.
+    An empty list gives an empty list. The input list is left unchanged.
+    """
+    # Lesson 1: your code here (`tutor hint 1` helps).
+    raise NotImplementedError("softmax is not written yet (lesson 1: The edit-check loop)")

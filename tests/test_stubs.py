@@ -1,0 +1,58 @@
+"""One source for solutions and stubs: model/ must equal what the reference generates."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tutor.engine.lessons import load_registry
+from tutor.engine.stubs import generate_stubs, make_stub, reference_files, strip_markers
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_model_stubs_are_in_sync_with_the_reference():
+    for name, stub in generate_stubs().items():
+        current = (ROOT / "model" / name).read_text(encoding="utf-8")
+        assert current == stub, f"model/{name} drifted: run `python -m tutor.engine.stubs`"
+
+
+def test_stubs_keep_signatures_and_docstrings_and_name_the_lesson():
+    registry = load_registry()
+    for name, source in reference_files().items():
+        stub = generate_stubs()[name]
+        ref_tree, stub_tree = ast.parse(strip_markers(source)), ast.parse(stub)
+        ref_defs = {n.name: (ast.dump(n.args), ast.get_docstring(n)) for n in ast.walk(ref_tree) if isinstance(n, ast.FunctionDef)}
+        stub_defs = {n.name: (ast.dump(n.args), ast.get_docstring(n)) for n in ast.walk(stub_tree) if isinstance(n, ast.FunctionDef)}
+        assert ref_defs == stub_defs
+        assert "BEGIN SOLUTION" not in stub
+        for lesson in registry.lessons:
+            if name in lesson.files:
+                assert f"(lesson {lesson.number}: {lesson.title})" in stub
+
+
+def test_every_component_of_a_lesson_exists_in_its_files():
+    files = reference_files()
+    for lesson in load_registry().lessons:
+        defined = set()
+        for name in lesson.files:
+            defined |= {n.name for n in ast.parse(files[name]).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        assert set(lesson.components) <= defined, lesson.number
+
+
+def test_unbalanced_markers_are_refused():
+    registry = load_registry()
+    with pytest.raises(ValueError, match="never closed"):
+        make_stub("def softmax(x):\n    # BEGIN SOLUTION\n    return x\n", "warmup.py", registry)
+    with pytest.raises(ValueError, match="inside a function"):
+        make_stub("# BEGIN SOLUTION\nX = 1\n# END SOLUTION\n", "warmup.py", registry)
+
+
+def test_stub_check_command_reports_drift(tmp_path, capsys):
+    from tutor.engine.stubs import main
+
+    assert main(["--check", "--out", str(tmp_path)]) == 1
+    assert main(["--out", str(tmp_path)]) == 0
+    assert main(["--check", "--out", str(tmp_path)]) == 0

@@ -1,0 +1,164 @@
+"""The small language that lesson checks are written in.
+
+A lesson's `checks.py` defines functions decorated with `@check("what it verifies")`.
+Each reaches the learner's code only through `learner("module")` (the workspace's
+`model.<module>`), and reports a mistake with `fail(...)`, whose message should
+name the likely mistake and show a small concrete example: input, expected, got.
+
+Checks run inside the worker's child process, never in the app's own process.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn
+
+__all__ = [
+    "CheckFailed",
+    "check",
+    "collect_checks",
+    "fail",
+    "learner",
+    "show",
+    "expect_equal",
+    "assert_close",
+    "diagnose",
+]
+
+
+class CheckFailed(Exception):
+    """A check found a mistake; the message is shown to the learner as it is."""
+
+
+def fail(message: str) -> NoReturn:
+    raise CheckFailed(message)
+
+
+def check(name: str) -> Callable[[Callable[[], None]], Callable[[], None]]:
+    def mark(func: Callable[[], None]) -> Callable[[], None]:
+        func.__tutor_check__ = name  # type: ignore[attr-defined]
+        return func
+
+    return mark
+
+
+def collect_checks(module: Any) -> list[tuple[str, Callable[[], None]]]:
+    """The module's checks in the order they are written."""
+    found = [f for f in vars(module).values() if callable(f) and hasattr(f, "__tutor_check__")]
+    found.sort(key=lambda f: f.__code__.co_firstlineno)
+    return [(f.__tutor_check__, f) for f in found]
+
+
+def learner(module: str) -> Any:
+    """The learner's `model.<module>`, imported from the workspace on sys.path."""
+    return importlib.import_module(f"model.{module}")
+
+
+# --- showing values -------------------------------------------------------
+
+
+def show(value: Any, limit: int = 160) -> str:
+    """A short, readable form of a value for a failure message."""
+    try:
+        import torch
+
+        if isinstance(value, torch.Tensor):
+            if value.numel() <= 12:
+                body = repr(value.detach().cpu().tolist())
+            else:
+                flat = value.detach().reshape(-1)[:6].cpu().tolist()
+                body = "[" + ", ".join(_num(x) for x in flat) + ", ...]"
+            return f"tensor{tuple(value.shape)} {value.dtype} {body}"
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    if isinstance(value, float):
+        return _num(value)
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + " ...]"
+
+
+def _num(x: Any) -> str:
+    return f"{x:.4g}" if isinstance(x, float) else repr(x)
+
+
+def expect_equal(got: Any, expected: Any, what: str, hint: str = "") -> None:
+    if got != expected:
+        extra = f"\n{hint}" if hint else ""
+        fail(f"{what}\n  expected {show(expected)}\n  got      {show(got)}{extra}")
+
+
+# --- comparing tensors ----------------------------------------------------
+
+
+def diagnose(got: Any, candidates: dict[str, Any], atol: float = 1e-4, rtol: float = 1e-3) -> str | None:
+    """The first named mistake whose output `got` reproduces, if any.
+
+    Checks compute what common mistakes would return on the same inputs and
+    weights; when the learner's output equals one of them, the message can say
+    which mistake it is rather than only that the numbers differ.
+    """
+    import torch
+
+    for mistake, candidate in candidates.items():
+        try:
+            candidate = candidate() if callable(candidate) else candidate
+        except Exception:  # a candidate that cannot be formed is simply not it
+            continue
+        if (
+            isinstance(candidate, torch.Tensor)
+            and isinstance(got, torch.Tensor)
+            and candidate.shape == got.shape
+            and torch.allclose(got.double(), candidate.double(), atol=atol, rtol=rtol)
+        ):
+            return mistake
+    return None
+
+
+def assert_close(
+    got: Any,
+    expected: Any,
+    what: str,
+    *,
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+    mistakes: dict[str, Any] | None = None,
+    hint: str = "",
+) -> None:
+    """`got` must be a tensor of `expected`'s shape, free of NaN, and close to it.
+
+    Tolerances are stated per call; the defaults suit float32 on the CPU.
+    """
+    import torch
+
+    if not isinstance(got, torch.Tensor):
+        fail(f"{what}: expected a torch.Tensor, got {type(got).__name__} ({show(got)})")
+    if tuple(got.shape) != tuple(expected.shape):
+        mistake = diagnose(got, mistakes or {}) if mistakes else None
+        lead = f"Looks like {mistake}.\n" if mistake else ""
+        fail(f"{lead}{what}: wrong shape\n  expected {tuple(expected.shape)}\n  got      {tuple(got.shape)}")
+    got_d = got.detach().double().cpu()
+    if torch.isnan(got_d).any():
+        where = tuple(torch.nonzero(torch.isnan(got_d))[0].tolist())
+        fail(f"{what}: your output holds NaN (first at index {where}). {hint}".rstrip())
+    exp_d = expected.detach().double().cpu()
+    if not torch.allclose(got_d, exp_d, atol=atol, rtol=rtol):
+        mistake = diagnose(got, mistakes or {})
+        diff = (got_d - exp_d).abs()
+        where = tuple(torch.nonzero(diff == diff.max())[0].tolist())
+        lead = f"Looks like {mistake}.\n" if mistake else ""
+        tail = f"\n{hint}" if hint and not mistake else ""
+        fail(
+            f"{lead}{what}: values differ (tolerance atol={atol:g}, rtol={rtol:g})\n"
+            f"  at index {where}: expected {exp_d[where].item():.6g}, got {got_d[where].item():.6g}\n"
+            f"  expected {show(expected)}\n  got      {show(got)}{tail}"
+        )
+
+
+def first_difference(a: Iterable[Any], b: Iterable[Any]) -> int | None:
+    """Index of the first differing item of two sequences (or the shorter length)."""
+    a, b = list(a), list(b)
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return i
+    return None if len(a) == len(b) else min(len(a), len(b))

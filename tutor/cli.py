@@ -1,0 +1,264 @@
+"""The command line: a thin face over the engine (see `tutor --help`)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.syntax import Syntax
+
+app = typer.Typer(
+    help="Learn how a GPT works by building one, one checked component at a time.",
+    no_args_is_help=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+console = Console()
+err = Console(stderr=True)
+
+USAGE = 2  # exit code for a usage error, as Click uses
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+    junit = "junit"
+
+
+WorkspaceOpt = Annotated[Optional[Path], typer.Option("--workspace", "-w", help="The workspace folder (default: found from the current folder upwards).")]
+
+
+def _die(message: str, code: int = USAGE) -> None:
+    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _course(workspace: Path | None):
+    from tutor.engine.course import Course
+    from tutor.engine.workspace import WorkspaceError, find_workspace
+
+    try:
+        course = Course(find_workspace(workspace))
+    except WorkspaceError as exc:
+        _die(str(exc))
+    if course.store.warning:
+        err.print(f"[yellow]warning:[/yellow] {course.store.warning}")
+    return course
+
+
+def _lesson(course, number: int):
+    try:
+        return course.lesson(number)
+    except KeyError:
+        _die(f"there is no lesson {number}; lessons run from 1 to {len(course.lessons)} (see `tutor list`)")
+
+
+@app.callback(invoke_without_command=True)
+def root(ctx: typer.Context) -> None:
+    """Without a command: the lesson list."""
+    if ctx.invoked_subcommand is None:
+        list_lessons(None)
+
+
+@app.command()
+def init(directory: Annotated[Path, typer.Argument(help="Folder for the new workspace (created if missing).")]) -> None:
+    """Make a fresh workspace: the stubs of every lesson in DIR/model/."""
+    from tutor.engine.stubs import generate_stubs
+    from tutor.engine.workspace import WorkspaceError, init_workspace
+
+    try:
+        ws = init_workspace(directory, {"__init__.py": "", **generate_stubs()})
+    except WorkspaceError as exc:
+        _die(str(exc))
+    console.print(f"Workspace ready in [bold]{ws.root}[/bold]. Next:\n  cd {ws.root}\n  tutor show 1")
+
+
+@app.command("list")
+def list_lessons(workspace: WorkspaceOpt = None) -> None:
+    """The lessons, with what is locked, open and passed."""
+    from tutor.render import lesson_table
+
+    course = _course(workspace)
+    states = course.states()
+    console.print(lesson_table(course, states))
+    done = sum(s == "passed" for s in states.values())
+    console.print(f"\n{done}/{len(states)} passed · workspace {course.workspace.root}", style="dim")
+
+
+@app.command()
+def show(number: int, workspace: WorkspaceOpt = None) -> None:
+    """Print a lesson's text."""
+    course = _course(workspace)
+    lesson = _lesson(course, number)
+    console.print(Markdown(lesson.text()))
+    files = ", ".join(f"model/{f}" for f in lesson.files)
+    console.print(f"\nYour file: {files} · check it with `tutor check {number}` · stuck? `tutor hint {number}`", style="dim")
+
+
+@app.command()
+def check(
+    lessons: Annotated[Optional[list[int]], typer.Argument(help="Lesson numbers (default: from lesson 1 up to the first that does not pass).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Check every lesson, locked or not.")] = False,
+    workspace: WorkspaceOpt = None,
+    solutions: Annotated[bool, typer.Option("--solutions", help="Check the reference solutions (in a temporary workspace) instead.")] = False,
+    format: Annotated[Format, typer.Option("--format", "-f", help="text, json or junit.")] = Format.text,
+    timeout: Annotated[float, typer.Option(help="Seconds allowed for one lesson's checks.", min=0.1)] = 10.0,
+    seed: Annotated[Optional[int], typer.Option(help="Seed for the checks' random inputs (to replay a failure).")] = None,
+    watch: Annotated[bool, typer.Option("--watch", help="Re-check whenever a lesson file is saved (Ctrl-C stops).")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show passed checks and full tracebacks.")] = False,
+) -> None:
+    """Run the checks. Exit 0 when every lesson checked passes, 1 otherwise."""
+    import tempfile
+
+    from tutor.engine.course import Course
+    from tutor.engine.results import Report
+    from tutor.engine.runner import CheckRunner
+    from tutor.engine.stubs import solution_files
+    from tutor.engine.workspace import write_workspace
+
+    if watch and format != Format.text:
+        _die("--watch prints text; leave out --format")
+    tmp = None
+    if solutions:
+        from tutor.engine.progress import ProgressStore
+
+        tmp = tempfile.TemporaryDirectory(prefix="tutor-solutions-")
+        ws = write_workspace(Path(tmp.name), {"__init__.py": "", **solution_files()})
+        course = Course(ws, store=ProgressStore(ws.root, home=Path(tmp.name) / ".home"))
+    else:
+        course = _course(workspace)
+    chosen = [_lesson(course, n) for n in (lessons or [])]
+    if all_ or (solutions and not chosen):
+        chosen = list(course.lessons)
+    text = format == Format.text
+    record = not solutions
+
+    def progress(result) -> None:
+        if text:
+            from tutor.render import lesson_result
+
+            console.print(lesson_result(result, verbose=verbose))
+
+    with CheckRunner(timeout=timeout) as runner:
+        if text:
+            with console.status("Starting the check worker (importing torch)…"):
+                runner.start()
+        while True:
+            if chosen:
+                results = course.check(runner, chosen, seed=seed, record=record, on_result=progress)
+            else:
+                results = course.check_in_order(runner, seed=seed, on_result=progress)
+            report = Report(str(course.workspace.root), results)
+            if format == Format.json:
+                print(report.to_json())
+            elif format == Format.junit:
+                print(report.to_junit(), end="")
+            else:
+                checked = [r for r in results if r.status not in ("locked", "not-run")]
+                style = "bold green" if report.exit_code == 0 else "bold red"
+                console.print(f"{report.passed} of {len(checked)} lesson(s) passed", style=style)
+                if not chosen and report.exit_code == 0 and len(checked) == len(course.lessons):
+                    console.print("Every lesson passes. Well done!", style="green")
+            if not watch:
+                break
+            try:
+                _wait_for_change(course, chosen or [course.current()])
+            except KeyboardInterrupt:
+                break
+    if tmp:
+        tmp.cleanup()
+    raise typer.Exit(report.exit_code)
+
+
+def _wait_for_change(course, lessons) -> None:
+    paths = sorted({course.workspace.file(f) for lesson in lessons for f in lesson.files})
+    names = ", ".join(str(p.relative_to(course.workspace.root)) for p in paths)
+    console.print(f"[dim]Watching {names}: save to re-check, Ctrl-C to stop.[/dim]")
+
+    def stamp():
+        return [p.stat().st_mtime_ns if p.exists() else 0 for p in paths]
+
+    before = stamp()
+    while stamp() == before:
+        time.sleep(0.25)
+
+
+@app.command()
+def hint(number: int, workspace: WorkspaceOpt = None) -> None:
+    """Show the next hint for a lesson (each call reveals one more)."""
+    course = _course(workspace)
+    _lesson(course, number)
+    index, total, text = course.next_hint(number)
+    if total:
+        console.print(f"[bold]Hint {index} of {total}[/bold]")
+    console.print(Markdown(text))
+    if index and index < total:
+        console.print(f"[dim]Run `tutor hint {number}` again for the next one.[/dim]")
+
+
+def _confirm(question: str, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        _die("this needs a confirmation; add --yes to go ahead without one")
+    if not typer.confirm(question, default=False):
+        console.print("Nothing changed.")
+        raise typer.Exit(0)
+
+
+@app.command()
+def solution(
+    number: int,
+    apply: Annotated[bool, typer.Option("--apply", help="Write the reference into your file (a backup of yours is kept).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Skip the confirmation.")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Show a lesson's reference solution (after a confirmation)."""
+    course = _course(workspace)
+    lesson = _lesson(course, number)
+    verb = "write the reference solution into your file" if apply else "see the reference solution"
+    _confirm(f"{lesson.label}: {verb}? Trying the hints first (`tutor hint {number}`) teaches more.", yes)
+    if apply:
+        for rewrite in course.apply_solution(number):
+            _report_rewrite(course, rewrite)
+        return
+    for name, code in course.solution_text(number).items():
+        console.print(f"[bold]model/{name}[/bold]")
+        console.print(Syntax(code, "python", theme="ansi_dark", line_numbers=False))
+
+
+@app.command()
+def reset(
+    number: int,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Skip the confirmation.")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Put a lesson's stub back in your file (a backup of yours is kept)."""
+    course = _course(workspace)
+    lesson = _lesson(course, number)
+    names = ", ".join(lesson.components)
+    _confirm(f"{lesson.label}: restore the stubs of {names}?", yes)
+    for rewrite in course.reset(number):
+        _report_rewrite(course, rewrite)
+
+
+def _report_rewrite(course, rewrite) -> None:
+    rel = rewrite.file.relative_to(course.workspace.root)
+    what = "replaced whole (it did not parse)" if rewrite.whole_file else "updated"
+    console.print(f"{rel} {what}.")
+    if rewrite.backup:
+        console.print(f"[dim]Your previous version is kept in {rewrite.backup.relative_to(course.workspace.root)}[/dim]")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

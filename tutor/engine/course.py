@@ -1,0 +1,138 @@
+"""The course as the faces see it: lesson states, checking, hints, solutions, resets.
+
+The CLI and the TUI both go through this class, so a rule (what unlocks what,
+what a reset keeps) lives in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tutor.engine.atomic import write_text_atomic
+from tutor.engine.lessons import Lesson, Registry, load_registry
+from tutor.engine.progress import ProgressStore
+from tutor.engine.results import LessonResult
+from tutor.engine.runner import CheckRunner
+from tutor.engine.stubs import generate_stubs, solution_files
+from tutor.engine.workspace import Workspace, extract_components, replace_components
+
+# What `tutor list` and the lesson map show for each lesson.
+PASSED, CHANGED, OPEN, LOCKED = "passed", "changed", "open", "locked"
+
+
+@dataclass
+class Rewrite:
+    """What a solution or reset did to one file: where the learner's version went."""
+
+    file: Path
+    backup: Path | None
+    whole_file: bool
+
+
+class Course:
+    def __init__(self, workspace: Workspace, registry: Registry | None = None, store: ProgressStore | None = None) -> None:
+        self.workspace = workspace
+        self.registry = registry or load_registry()
+        self.store = store or ProgressStore(workspace.root)
+
+    @property
+    def lessons(self) -> tuple[Lesson, ...]:
+        return self.registry.lessons
+
+    def lesson(self, number: int) -> Lesson:
+        return self.registry.get(number)
+
+    # -- states --
+    def state(self, lesson: Lesson) -> str:
+        """passed: the checks passed on the files as they are now; changed: passed
+        before, edited since; open: unlocked; locked: the lesson before never passed."""
+        rec = self.store.lessons.get(lesson.number)
+        if self.store.passed_now(lesson.number, self.workspace.fingerprint(lesson)):
+            return PASSED
+        if rec and rec.first_passed is not None:
+            return CHANGED
+        if lesson.number == 1:
+            return OPEN
+        before = self.store.lessons.get(lesson.number - 1)
+        return OPEN if before and before.first_passed is not None else LOCKED
+
+    def states(self) -> dict[int, str]:
+        return {lesson.number: self.state(lesson) for lesson in self.lessons}
+
+    def current(self) -> Lesson:
+        """The lesson to work on next: the first one not passed now."""
+        states = self.states()
+        return next((l for l in self.lessons if states[l.number] != PASSED), self.lessons[-1])
+
+    # -- checking --
+    def check(self, runner: CheckRunner, lessons: Iterable[Lesson], *, seed: int | None = None, timeout: float | None = None, record: bool = True, on_result: Callable[[LessonResult], None] | None = None) -> list[LessonResult]:
+        results = []
+        for lesson in lessons:
+            fingerprint = self.workspace.fingerprint(lesson)
+            result = runner.check(self.workspace, lesson, seed=seed, timeout=timeout)
+            if record:
+                self.store.record_result(result, fingerprint)
+                self.store.save()
+            results.append(result)
+            if on_result:
+                on_result(result)
+        return results
+
+    def check_in_order(self, runner: CheckRunner, *, seed: int | None = None, timeout: float | None = None, on_result: Callable[[LessonResult], None] | None = None) -> list[LessonResult]:
+        """From lesson 1 on, stop at the first lesson that does not pass; the rest are locked."""
+        results: list[LessonResult] = []
+        for lesson in self.lessons:
+            if results and not results[-1].passed:
+                results.append(LessonResult(lesson.number, lesson.id, lesson.title, "locked"))
+                continue
+            results.extend(self.check(runner, [lesson], seed=seed, timeout=timeout, on_result=on_result))
+        return results
+
+    # -- help --
+    def next_hint(self, number: int) -> tuple[int, int, str]:
+        """The next unseen hint (1-based index, total, text); repeats the last once all are seen."""
+        hints = self.lesson(number).hints()
+        if not hints:
+            return 0, 0, "This lesson has no hints."
+        rec = self.store.record(number)
+        index = min(rec.hints_seen, len(hints) - 1)
+        rec.hints_seen = max(rec.hints_seen, index + 1)
+        self.store.save()
+        return index + 1, len(hints), hints[index]
+
+    def solution_text(self, number: int) -> dict[str, str]:
+        lesson = self.lesson(number)
+        solutions = solution_files()
+        rec = self.store.record(number)
+        rec.solution_seen = True
+        self.store.save()
+        return {name: extract_components(solutions[name], lesson.components) for name in lesson.files}
+
+    def apply_solution(self, number: int) -> list[Rewrite]:
+        return self._rewrite(number, solution_files())
+
+    def reset(self, number: int) -> list[Rewrite]:
+        return self._rewrite(number, generate_stubs(self.registry))
+
+    def _rewrite(self, number: int, donors: dict[str, str]) -> list[Rewrite]:
+        """Swap this lesson's definitions for the donor's, keeping the learner's other work.
+
+        A file that does not parse cannot be edited piecewise: it is replaced whole,
+        and the backup keeps every line of it.
+        """
+        lesson = self.lesson(number)
+        rewrites = []
+        for name in lesson.files:
+            path = self.workspace.file(name)
+            backup = self.workspace.backup(name)
+            whole = False
+            try:
+                current = path.read_text(encoding="utf-8")
+                text = replace_components(current, donors[name], lesson.components)
+            except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+                text, whole = donors[name], True
+            write_text_atomic(path, text)
+            rewrites.append(Rewrite(path, backup, whole))
+        return rewrites

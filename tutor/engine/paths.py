@@ -1,0 +1,32 @@
+"""Where the tutor finds its shipped lessons and keeps the learner's data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_PKG = Path(__file__).resolve().parent.parent
+
+
+def lessons_dir() -> Path:
+    """The lessons folder: inside the wheel when installed, beside the package in a clone."""
+    for candidate in (_PKG / "_lessons", _PKG.parent / "lessons"):
+        if (candidate / "lessons.toml").is_file():
+            return candidate
+    raise FileNotFoundError(
+        "the tutor's lessons are missing: reinstall the app (pip install -e . from a clone)"
+    )
+
+
+def reference_dir() -> Path:
+    return lessons_dir() / "reference"
+
+
+def data_home() -> Path:
+    """User data (progress, corpora, checkpoints). TUTOR_HOME overrides it, e.g. for tests."""
+    override = os.environ.get("TUTOR_HOME")
+    if override:
+        return Path(override).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("tutor", appauthor=False))

@@ -1,0 +1,94 @@
+"""The progress store: the learner's history, kept per workspace.
+
+It records attempts, hints seen, when a lesson was first passed and the best
+result, so the app can show a journey. It never decides that a lesson passed on
+its own: a result counts only while the fingerprint of the learner's files and
+the lesson's checks still matches the one the checks ran on.
+
+Writes are atomic. A file that cannot be read (corrupt, or written by a newer
+tutor) is moved aside with a message, never silently reset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tutor.engine.atomic import write_text_atomic
+from tutor.engine.paths import data_home
+from tutor.engine.results import LessonResult
+
+VERSION = 1
+
+
+@dataclass
+class LessonRecord:
+    attempts: int = 0
+    hints_seen: int = 0
+    solution_seen: bool = False
+    first_attempt: float | None = None
+    first_passed: float | None = None
+    best_passed_checks: int = 0
+    total_checks: int = 0
+    last_status: str = ""
+    last_fingerprint: str = ""
+    last_checked: float | None = None
+
+
+class ProgressStore:
+    def __init__(self, workspace_root: Path, home: Path | None = None) -> None:
+        self.workspace_root = Path(workspace_root).resolve()
+        key = hashlib.sha256(str(self.workspace_root).encode()).hexdigest()[:16]
+        self.path = (home or data_home()) / "progress" / f"{key}.json"
+        self.warning: str | None = None
+        self.lessons: dict[int, LessonRecord] = {}
+        self._load()
+
+    def _load(self) -> None:
+        if not self.path.exists():
+            return
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            version = data.get("version")
+            if version != VERSION:
+                raise ValueError(f"it was written by another version of the tutor (format {version!r}, this one reads {VERSION})")
+            self.lessons = {int(n): LessonRecord(**rec) for n, rec in data.get("lessons", {}).items()}
+        except (ValueError, TypeError, AttributeError, OSError) as exc:
+            aside = self.path.with_name(f"{self.path.stem}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}.json")
+            self.path.replace(aside)
+            self.lessons = {}
+            self.warning = f"Your progress file could not be read ({exc}); it was kept as {aside} and a new one started. Your code is untouched."
+
+    def save(self) -> None:
+        data: dict[str, Any] = {
+            "version": VERSION,
+            "workspace": str(self.workspace_root),
+            "lessons": {str(n): vars(rec) for n, rec in sorted(self.lessons.items())},
+        }
+        write_text_atomic(self.path, json.dumps(data, indent=2))
+
+    def record(self, number: int) -> LessonRecord:
+        return self.lessons.setdefault(number, LessonRecord())
+
+    def record_result(self, result: LessonResult, fingerprint: str) -> None:
+        rec = self.record(result.number)
+        now = time.time()
+        rec.attempts += 1
+        rec.first_attempt = rec.first_attempt or now
+        passed, total = result.counts
+        rec.best_passed_checks = max(rec.best_passed_checks, passed)
+        rec.total_checks = total
+        rec.last_status = result.status
+        rec.last_fingerprint = fingerprint
+        rec.last_checked = now
+        if result.passed and rec.first_passed is None:
+            rec.first_passed = now
+
+    def passed_now(self, number: int, fingerprint: str) -> bool:
+        """True only if the checks passed on exactly the files as they are now."""
+        rec = self.lessons.get(number)
+        return bool(rec and rec.last_status == "passed" and rec.last_fingerprint == fingerprint)

@@ -1,0 +1,116 @@
+"""Check results as data, and their three renderings: text, JSON and JUnit XML."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+LESSON_STATUSES = ("passed", "failed", "error", "locked", "not-run")
+
+
+@dataclass
+class CheckResult:
+    name: str
+    status: str  # passed | failed | error
+    message: str = ""
+    traceback: str = ""
+
+
+@dataclass
+class LessonResult:
+    number: int
+    id: str
+    title: str
+    status: str  # one of LESSON_STATUSES
+    checks: list[CheckResult] = field(default_factory=list)
+    message: str = ""
+    traceback: str = ""
+    output: str = ""
+    seed: int | None = None
+    duration: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    @property
+    def counts(self) -> tuple[int, int]:
+        return sum(c.status == "passed" for c in self.checks), len(self.checks)
+
+    @classmethod
+    def from_worker(cls, raw: dict[str, Any], id: str, title: str) -> LessonResult:
+        checks = [CheckResult(**{k: c.get(k, "") for k in ("name", "status", "message", "traceback")}) for c in raw.get("checks", [])]
+        return cls(
+            number=raw["number"], id=id, title=title, status=raw["status"], checks=checks,
+            message=raw.get("message", ""), traceback=raw.get("traceback", ""),
+            output=raw.get("output", ""), seed=raw.get("seed"), duration=raw.get("duration", 0.0),
+        )
+
+
+@dataclass
+class Report:
+    workspace: str
+    lessons: list[LessonResult]
+
+    @property
+    def passed(self) -> int:
+        return sum(lesson.status == "passed" for lesson in self.lessons)
+
+    @property
+    def failed(self) -> int:
+        return sum(lesson.status in ("failed", "error") for lesson in self.lessons)
+
+    @property
+    def exit_code(self) -> int:
+        checked = [l for l in self.lessons if l.status not in ("locked", "not-run")]
+        return 0 if checked and all(l.passed for l in checked) else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        lessons = []
+        for lesson in self.lessons:
+            data = asdict(lesson)
+            data["checks"] = [{"name": c.name, "status": c.status, "message": c.message} for c in lesson.checks]
+            lessons.append(data)
+        return {"workspace": self.workspace, "lessons": lessons, "passed": self.passed, "failed": self.failed}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_junit(self) -> str:
+        root = ET.Element("testsuites", name="tutor", tests="0", failures="0", errors="0")
+        totals = {"tests": 0, "failures": 0, "errors": 0}
+        for lesson in self.lessons:
+            suite = ET.SubElement(root, "testsuite", name=f"lesson-{lesson.number:02d}-{lesson.id}", time=f"{lesson.duration:.3f}")
+            cases = list(lesson.checks)
+            if lesson.status in ("locked", "not-run"):
+                cases = [CheckResult(name="(lesson)", status="skipped", message=f"lesson {lesson.status}")]
+            elif lesson.status == "error" and not any(c.status == "error" for c in cases):
+                cases.append(CheckResult(name="(lesson)", status="error", message=lesson.message, traceback=lesson.traceback))
+            counts = {"tests": len(cases), "failures": 0, "errors": 0, "skipped": 0}
+            for case in cases:
+                tc = ET.SubElement(suite, "testcase", classname=f"lesson{lesson.number:02d}", name=case.name)
+                if case.status == "failed":
+                    counts["failures"] += 1
+                    ET.SubElement(tc, "failure", message=_first_line(case.message)).text = case.message
+                elif case.status == "error":
+                    counts["errors"] += 1
+                    ET.SubElement(tc, "error", message=_first_line(case.message)).text = "\n\n".join(filter(None, [case.message, case.traceback]))
+                elif case.status == "skipped":
+                    counts["skipped"] += 1
+                    ET.SubElement(tc, "skipped", message=case.message)
+            if lesson.output:
+                ET.SubElement(suite, "system-out").text = lesson.output
+            for key, value in counts.items():
+                suite.set(key, str(value))
+            for key in totals:
+                totals[key] += counts[key]
+        for key, value in totals.items():
+            root.set(key, str(value))
+        ET.indent(root)
+        return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""

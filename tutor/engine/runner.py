@@ -1,0 +1,137 @@
+"""The check runner: the app's side of the warm worker.
+
+`CheckRunner` starts `python -m tutor.engine.worker` once (it imports torch, then
+waits) and sends it one request per lesson. Re-checks then cost a fork and the
+checks themselves, not an interpreter start and a torch import. If the worker
+dies or stops answering, the runner says so in the result and starts a new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import select
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from tutor.engine.lessons import Lesson
+from tutor.engine.results import LessonResult
+from tutor.engine.workspace import Workspace
+
+DEFAULT_TIMEOUT = 10.0  # seconds for one lesson's checks
+DEFAULT_MEMORY_MB = 2048  # on top of what the worker holds after importing torch
+STARTUP_TIMEOUT = 120.0  # a cold torch import on a slow laptop
+SLACK = 15.0  # the worker enforces the time limit; this catches a stuck worker
+
+
+class WorkerError(RuntimeError):
+    pass
+
+
+class CheckRunner:
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT, memory_mb: int | None = DEFAULT_MEMORY_MB) -> None:
+        self.timeout = timeout
+        self.memory_mb = memory_mb
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+
+    # -- lifecycle --
+    def __enter__(self) -> CheckRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def warm(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> None:
+        """Start the worker now (e.g. while the learner reads), so the first check is fast."""
+        with self._lock:
+            self._ensure_started()
+
+    def _ensure_started(self) -> subprocess.Popen[bytes]:
+        if self.warm:
+            assert self._proc
+            return self._proc
+        env = dict(os.environ)
+        src_root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [src_root, env.get("PYTHONPATH")]))
+        env.setdefault("PYTHONWARNINGS", "ignore")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tutor.engine.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,  # Ctrl-C in the terminal goes to the app, which ends the worker
+        )
+        line = self._read_line(proc, STARTUP_TIMEOUT)
+        if not line or not json.loads(line).get("ready"):
+            proc.kill()
+            raise WorkerError("the check worker did not start (is torch installed? try: python -c 'import torch')")
+        self._proc = proc
+        return proc
+
+    def close(self) -> None:
+        with self._lock:
+            proc, self._proc = self._proc, None
+        if proc and proc.poll() is None:
+            try:
+                assert proc.stdin
+                proc.stdin.close()
+                proc.wait(timeout=2)
+            except Exception:  # noqa: BLE001
+                proc.kill()
+
+    @staticmethod
+    def _read_line(proc: subprocess.Popen[bytes], timeout: float) -> bytes | None:
+        assert proc.stdout
+        fd = proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        chunks = b""
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                break
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return None
+            chunks += chunk
+            if chunks.endswith(b"\n"):
+                return chunks
+        return None
+
+    # -- checking --
+    def check(self, workspace: Workspace, lesson: Lesson, *, seed: int | None = None, timeout: float | None = None) -> LessonResult:
+        timeout = self.timeout if timeout is None else timeout
+        request = {
+            "number": lesson.number,
+            "workspace": str(workspace.root),
+            "files": list(lesson.files),
+            "checks_path": str(lesson.checks_path),
+            "timeout": timeout,
+            "memory_mb": self.memory_mb,
+            "seed": random.randrange(1, 2**31) if seed is None else seed,
+        }
+        with self._lock:
+            try:
+                proc = self._ensure_started()
+                assert proc.stdin
+                proc.stdin.write((json.dumps(request) + "\n").encode())
+                proc.stdin.flush()
+                line = self._read_line(proc, timeout + SLACK)
+                if line is None:
+                    raise WorkerError("the check worker stopped answering")
+                raw = json.loads(line)
+            except (WorkerError, OSError, ValueError) as exc:
+                if self._proc:
+                    self._proc.kill()
+                self._proc = None
+                raw = {"number": lesson.number, "status": "error", "checks": [], "message": f"The checks could not run: {exc}. Try again; the worker restarts.", "seed": request["seed"]}
+        return LessonResult.from_worker(raw, id=lesson.id, title=lesson.title)

@@ -1,0 +1,157 @@
+"""Workspaces: a folder with a `tutor.toml` marker and the learner's `model/` package."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tutor.engine.atomic import write_text_atomic
+from tutor.engine.lessons import Lesson
+
+MARKER = "tutor.toml"
+MARKER_TEXT = """\
+# A tutor workspace. Your code lives in model/; `tutor check` tests it.
+[workspace]
+version = 1
+"""
+
+
+class WorkspaceError(Exception):
+    """A problem with the workspace that the learner can fix; the message says how."""
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @property
+    def model_dir(self) -> Path:
+        return self.root / "model"
+
+    @property
+    def backup_dir(self) -> Path:
+        return self.root / ".tutor" / "backups"
+
+    def file(self, name: str) -> Path:
+        return self.model_dir / name
+
+    def fingerprint(self, lesson: Lesson) -> str:
+        """Changes whenever the learner's files or the lesson's checks change."""
+        digest = hashlib.sha256()
+        for path in [*(self.file(n) for n in lesson.files), lesson.checks_path]:
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes() if path.is_file() else b"<missing>")
+        return digest.hexdigest()[:16]
+
+    def backup(self, name: str) -> Path | None:
+        """Copy a learner's file aside before the tutor rewrites it; never overwrite a backup."""
+        source = self.file(name)
+        if not source.exists():
+            return None
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        target = self.backup_dir / f"{source.stem}.{stamp}{source.suffix}"
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.backup_dir / f"{source.stem}.{stamp}-{n}{source.suffix}"
+        shutil.copy2(source, target)
+        return target
+
+
+def is_workspace(path: Path) -> bool:
+    return (path / MARKER).is_file() and (path / "model").is_dir()
+
+
+def find_workspace(explicit: Path | None = None, start: Path | None = None) -> Workspace:
+    """`--workspace DIR` if given, else the nearest folder upwards that is a workspace."""
+    if explicit is not None:
+        path = Path(explicit).expanduser().resolve()
+        if not path.exists():
+            raise WorkspaceError(f"{path} does not exist. Make a workspace with: tutor init {path}")
+        if not is_workspace(path):
+            raise WorkspaceError(
+                f"{path} is not a tutor workspace (it needs {MARKER} and a model/ folder). "
+                f"Make one with: tutor init {path}"
+            )
+        return Workspace(path)
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if is_workspace(candidate):
+            return Workspace(candidate)
+    raise WorkspaceError(
+        f"no tutor workspace here or above {here}. Make one with `tutor init DIR` and cd into it, "
+        "or pass --workspace DIR."
+    )
+
+
+def write_workspace(root: Path, files: dict[str, str], marker: str = MARKER_TEXT) -> Workspace:
+    model = root / "model"
+    model.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        write_text_atomic(model / name, text)
+    write_text_atomic(root / MARKER, marker)
+    return Workspace(root.resolve())
+
+
+def init_workspace(root: Path, stubs: dict[str, str]) -> Workspace:
+    """A fresh workspace with the stubs. Refuses to touch a folder that holds work."""
+    root = Path(root).expanduser().resolve()
+    if (root / MARKER).exists() or (root / "model").exists():
+        raise WorkspaceError(
+            f"{root} already holds a workspace (or a model/ folder); nothing was changed. "
+            "Pick an empty or new folder."
+        )
+    if root.exists() and not root.is_dir():
+        raise WorkspaceError(f"{root} is a file, not a folder")
+    return write_workspace(root, stubs)
+
+
+# --- component surgery: replace the definitions of one lesson, keep the rest ---
+
+
+def top_level_spans(source: str) -> dict[str, tuple[int, int]]:
+    """{name: (first line, end line)} 0-based, end exclusive, decorators included."""
+    spans: dict[str, tuple[int, int]] = {}
+    for node in ast.parse(source).body:
+        names: list[str] = []
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names = [node.name]
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = [t.id for t in targets if isinstance(t, ast.Name)]
+        start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+        for name in names:
+            spans[name] = (start - 1, node.end_lineno or node.lineno)
+    return spans
+
+
+def extract_components(source: str, names: tuple[str, ...] | list[str]) -> str:
+    lines = source.splitlines(keepends=True)
+    spans = top_level_spans(source)
+    return "\n\n".join("".join(lines[a:b]).rstrip() for a, b in (spans[n] for n in names if n in spans))
+
+
+def replace_components(target: str, donor: str, names: tuple[str, ...] | list[str]) -> str:
+    """`target` with each named top-level definition swapped for the donor's."""
+    donor_lines = donor.splitlines(keepends=True)
+    donor_spans = top_level_spans(donor)
+    lines = target.splitlines(keepends=True)
+    spans = top_level_spans(target)
+    missing = []
+    # Replace from the bottom up so earlier spans stay valid.
+    for name in sorted((n for n in names if n in spans), key=lambda n: spans[n][0], reverse=True):
+        a, b = spans[name]
+        da, db = donor_spans[name]
+        lines[a:b] = donor_lines[da:db]
+    for name in names:
+        if name not in spans and name in donor_spans:
+            missing.append("".join(donor_lines[slice(*donor_spans[name])]))
+    text = "".join(lines)
+    if missing:
+        text = text.rstrip("\n") + "\n\n\n" + "\n\n".join(missing)
+    return text
