@@ -190,6 +190,28 @@ def _wait_for_change(course, lessons) -> None:
 
 
 @app.command()
+def see(
+    number: int,
+    workspace: WorkspaceOpt = None,
+    timeout: Annotated[float, typer.Option(help="Seconds allowed for the demo.", min=1)] = 120.0,
+) -> None:
+    """Run a lesson's demo on your code: a heat map, a plot, your model's text."""
+    from tutor.engine.demo import demo_path, run_demo
+
+    course = _course(workspace)
+    lesson = _lesson(course, number)
+    if demo_path(lesson) is None:
+        with_demo = ", ".join(str(l.number) for l in course.lessons if demo_path(l)) or "none"
+        _die(f"lesson {number} has no demo; lessons with one: {with_demo}")
+    if course.state(lesson) not in ("passed", "changed"):
+        err.print(f"[yellow]Lesson {number} has not passed yet; the demo may fail. `tutor check {number}` first.[/yellow]")
+    code, message = run_demo(course.workspace, lesson, timeout=timeout)
+    if message:
+        err.print(f"[red]{message}[/red]", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@app.command()
 def hint(number: int, workspace: WorkspaceOpt = None) -> None:
     """Show the next hint for a lesson (each call reveals one more)."""
     course = _course(workspace)

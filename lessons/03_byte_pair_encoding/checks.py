@@ -140,8 +140,10 @@ def boundaries():
 
 @check("train_bpe stops at vocab_size (special tokens count) or when no pair is left")
 def stopping():
-    _compare_training("the cat sat on the mat with the hat " * 3, 280)
-    _compare_training("ab", 1000)
+    # This text allows 73 merges, so a limit of 300 (43 merges + 1 special token) is reached, not exhausted.
+    text = "It had always been his fate to have his work praised by the people who did not count; lower, newest, naïve café. " * 2
+    _compare_training(text, 300)
+    _compare_training("ab", 1000)  # one merge, then no pair is left
 
 
 @check("train_bpe matches on random text with Unicode and the special token")

@@ -33,6 +33,7 @@ from typing import Any, Callable
 
 OUTPUT_LIMIT = 4000  # characters of the learner's own prints kept for the report
 FILE_SIZE_LIMIT = 64 * 2**20  # a print loop must not fill the disk
+IDLE_AFTER = 0.3  # seconds without a request before the worker warms up further
 
 
 # --- inside the child -----------------------------------------------------
@@ -354,17 +355,41 @@ def warm_up() -> None:
     import regex  # noqa: F401
     import tiktoken  # noqa: F401
     import torch  # noqa: F401
+    import torch.utils.data  # noqa: F401
 
     import tutor.checks  # noqa: F401
+    import tutor.checks.torch_refs  # noqa: F401
 
 
-def serve(stdin: Any = None, stdout: Any = None) -> None:
-    stdin = stdin or sys.stdin
-    stdout = stdout or sys.stdout
+def warm_up_more() -> None:
+    """Slower imports that some checks need (an optimizer's first step imports
+    torch._dynamo, 0.8 s); done only while no request waits."""
+    import torch._dynamo  # noqa: F401
+
+
+def _lines(fd: int, idle: Callable[[], None]):
+    """Request lines from `fd`; calls `idle` once, the first time none is waiting."""
+    buffer = b""
+    idled = False
+    while True:
+        while b"\n" not in buffer:
+            if not idled and not select.select([fd], [], [], IDLE_AFTER)[0]:
+                idle()
+                idled = True
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return
+            buffer += chunk
+        line, buffer = buffer.split(b"\n", 1)
+        yield line.decode()
+
+
+def serve() -> None:
+    stdout = sys.stdout
     warm_up()
     stdout.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
     stdout.flush()
-    for line in stdin:
+    for line in _lines(sys.stdin.fileno(), warm_up_more):
         if not line.strip():
             continue
         request = json.loads(line)

@@ -1,0 +1,91 @@
+"""Checks for lesson 6: CausalAttention (mask and dropout)."""
+
+import torch
+
+from tutor.checks import assert_close, check, fail, learner
+from tutor.checks.torch_refs import (attention_mistakes, attention_reference, check_batch_independent,
+                                     check_causal, expect_linear, expect_shape)
+
+
+def _make(d_in, d_out, context_length, dropout, **kw):
+    return learner("attention").CausalAttention(d_in, d_out, context_length, dropout, **kw)
+
+
+@check("W_query, W_key, W_value are nn.Linear(d_in, d_out, bias=qkv_bias)")
+def projections():
+    for bias in (False, True):
+        m = _make(3, 5, 8, 0.0, qkv_bias=bias)
+        for name in ("W_query", "W_key", "W_value"):
+            expect_linear(getattr(m, name, None), 3, 5, bias, f"CausalAttention(3, 5, ...).{name}")
+
+
+@check("output equals masked attention from torch's scaled_dot_product_attention")
+def matches_reference():
+    m = _make(3, 4, 8, 0.5).eval()
+    x = torch.randn(2, 6, 3) * 2
+    got = m(x)
+    expect_shape(got, (2, 6, 4), "CausalAttention(3, 4, context_length=8) on x of shape (2, 6, 3)")
+    assert_close(got, attention_reference(m, x, causal=True), "CausalAttention in eval() mode",
+                 mistakes=attention_mistakes(m, x, causal=True))
+
+
+@check("no position sees the future (changing later tokens never changes earlier outputs)")
+def causal():
+    m = _make(4, 4, 10, 0.0).eval()
+    check_causal(m, torch.randn(2, 7, 4), "CausalAttention")
+
+
+@check("works for any t <= context_length, and per batch item")
+def lengths():
+    m = _make(4, 6, 8, 0.0).eval()
+    for t in (1, 5, 8):
+        x = torch.randn(2, t, 4)
+        try:
+            got = m(x)
+        except RuntimeError as exc:
+            fail(f"CausalAttention(context_length=8) failed on t={t} tokens: {exc}\n"
+                 "Slice the mask to the sequence: mask[:t, :t] where t = x.shape[1].")
+        assert_close(got, attention_reference(m, x, causal=True), f"CausalAttention with t={t} of context_length=8")
+    check_batch_independent(m, torch.randn(3, 5, 4), "CausalAttention")
+
+
+@check("eval() turns dropout off; train() turns it on")
+def dropout_modes():
+    m = _make(4, 4, 8, 0.5)
+    x = torch.randn(2, 6, 4)
+    m.eval()
+    if not torch.equal(m(x), m(x)):
+        fail("in eval() mode two calls on the same input differ: use nn.Dropout, which is off in eval().")
+    m.train()
+    if torch.equal(m(x), m(x)):
+        fail("in train() mode with dropout=0.5 two calls gave the same output: is dropout applied?")
+
+
+@check("dropout acts on the attention weights, not on the output")
+def dropout_on_weights():
+    t, p = 12, 0.5
+    m = _make(t, t, 16, p)
+    values = torch.linalg.qr(torch.randn(t, t))[0]  # orthogonal: its inverse is its transpose, exactly
+    with torch.no_grad():  # x = identity, so the values are exactly `values` and the weights can be recovered
+        m.W_value.weight.copy_(values.T)
+    x = torch.eye(t).unsqueeze(0)
+    m.eval()
+    weights = m(x)[0] @ values.T
+    m.train()
+    out = m(x)[0]
+    zeros = out == 0
+    partial = zeros.any(dim=1) & ~zeros.all(dim=1)
+    if partial.any():
+        fail("some outputs are exactly zero while others in the same row are not: dropout is applied to the "
+             "output (or the values), not to the attention weights. Apply it to the weights, before weights @ values.")
+    dropped = out @ values.T
+    causal = torch.tril(torch.ones(t, t, dtype=torch.bool))
+    kept = dropped[causal].abs() > 1e-4
+    expected_kept = weights[causal] / (1 - p)
+    if kept.all():
+        fail("in train() mode no attention weight was dropped: apply nn.Dropout to the attention weights.")
+    if not torch.allclose(dropped[causal][kept], expected_kept[kept], atol=1e-3, rtol=1e-3):
+        fail("the kept attention weights should be the eval() weights scaled by 1/(1-p), as nn.Dropout does; they are not.")
+    share = 1 - kept.float().mean().item()
+    if not 0.2 < share < 0.8:
+        fail(f"with dropout={p}, {share:.0%} of the attention weights were dropped; expected about {p:.0%}.")

@@ -1,0 +1,170 @@
+"""Independent references for the tensor lessons, and the common mistakes as variants.
+
+`attention_reference` uses torch's own `F.scaled_dot_product_attention` on the
+learner module's weights. `attention_variant` recomputes the same attention with
+one mistake switched on, so a check can say which mistake the learner's output
+reproduces. Used only inside the check worker.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from tutor.checks import fail, show
+
+
+def projections(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return tuple(F.linear(x, l.weight, l.bias) for l in (module.W_query, module.W_key, module.W_value))  # type: ignore[return-value]
+
+
+def _split(y: torch.Tensor, heads: int, interleaved: bool = False) -> torch.Tensor:
+    b, t, d = y.shape
+    if interleaved:  # head j takes features j, j+h, j+2h, ...
+        return y.view(b, t, d // heads, heads).permute(0, 3, 1, 2)
+    return y.view(b, t, heads, d // heads).transpose(1, 2)
+
+
+def _merge(y: torch.Tensor, interleaved: bool = False) -> torch.Tensor:
+    b, h, t, hd = y.shape
+    if interleaved:
+        return y.permute(0, 2, 3, 1).reshape(b, t, h * hd)
+    return y.transpose(1, 2).reshape(b, t, h * hd)
+
+
+def attention_reference(module: nn.Module, x: torch.Tensor, *, heads: int = 1, causal: bool = False, out_proj: bool = False) -> torch.Tensor:
+    """The correct output, from torch's fused attention on the module's own weights."""
+    q, k, v = (_split(y, heads) for y in projections(module, x))
+    out = _merge(F.scaled_dot_product_attention(q, k, v, is_causal=causal))
+    if out_proj:
+        out = F.linear(out, module.out_proj.weight, module.out_proj.bias)
+    return out
+
+
+def attention_variant(
+    module: nn.Module,
+    x: torch.Tensor,
+    *,
+    heads: int = 1,
+    causal: bool = False,
+    out_proj: bool = False,
+    scale: str = "sqrt_head",
+    softmax_dim: int = -1,
+    future: int = 0,
+    mask: str = "neg_inf",
+    interleaved: bool = False,
+) -> torch.Tensor:
+    """Attention with one deliberate mistake (see the keyword arguments)."""
+    q, k, v = projections(module, x)
+    d_in, d_out = x.shape[-1], q.shape[-1]
+    q, k, v = (_split(y, heads, interleaved) for y in (q, k, v))
+    t, head_dim = q.shape[-2], q.shape[-1]
+    scores = q @ k.transpose(-2, -1)
+    blocked = torch.triu(torch.ones(t, t, dtype=torch.bool), diagonal=1 + future)
+    if causal and mask == "neg_inf":
+        scores = scores.masked_fill(blocked, float("-inf"))
+    elif causal and mask == "zero":
+        scores = scores.masked_fill(blocked, 0.0)
+    divisor = {"sqrt_head": math.sqrt(head_dim), "none": 1.0, "head": float(head_dim), "sqrt_d_out": math.sqrt(d_out), "sqrt_d_in": math.sqrt(d_in)}[scale]
+    weights = torch.softmax(scores / divisor, dim=softmax_dim)
+    if causal and mask == "after_softmax":
+        weights = weights.masked_fill(blocked, 0.0)
+    out = _merge(weights @ v, interleaved)
+    if out_proj and hasattr(module, "out_proj"):
+        out = F.linear(out, module.out_proj.weight, module.out_proj.bias)
+    return out
+
+
+def attention_mistakes(module: nn.Module, x: torch.Tensor, *, heads: int = 1, causal: bool = False, out_proj: bool = False) -> dict[str, Callable[[], torch.Tensor]]:
+    """{description of a mistake: what the output would be with it}."""
+    base = dict(heads=heads, causal=causal, out_proj=out_proj)
+    head_word = "head_dim" if heads > 1 else "d_out"
+
+    def v(**kw):
+        return lambda: attention_variant(module, x, **{**base, **kw})
+
+    found: dict[str, Callable[[], torch.Tensor]] = {
+        f"the scores are not scaled: divide them by sqrt({head_word}) before the softmax": v(scale="none"),
+        f"the scores are divided by {head_word} itself; divide by its square root, sqrt({head_word})": v(scale="head"),
+        "the softmax runs over the wrong axis: it must normalise over the keys (dim=-1), so each query's weights sum to 1": v(softmax_dim=-2),
+        "the scores are scaled by sqrt(d_in), the input width; use the width of the keys": v(scale="sqrt_d_in"),
+    }
+    if heads > 1:
+        found["the scores are scaled by sqrt(d_out); with several heads, use sqrt(head_dim) = sqrt(d_out / num_heads)"] = v(scale="sqrt_d_out")
+        found["the heads are interleaved: head j must take the contiguous features j*head_dim:(j+1)*head_dim (view as (b, t, num_heads, head_dim))"] = v(interleaved=True)
+        found["out_proj is not applied: pass the concatenated heads through self.out_proj"] = v(out_proj=False)
+    if causal:
+        found["the mask lets one future token through: mask every position j > i (torch.triu(..., diagonal=1))"] = v(future=1)
+        found["the mask is applied after the softmax: set masked scores to -inf *before* the softmax, so each row still sums to 1"] = v(mask="after_softmax")
+        found["masked scores are set to 0, not -inf: exp(0) = 1 still gives the future some weight"] = v(mask="zero")
+        found["there is no causal mask: position i must not attend to positions after i"] = v(causal=False)
+    else:
+        found["a causal mask is applied: SelfAttention lets every token see every token"] = v(causal=True)
+    return found
+
+
+def check_batch_independent(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, what: str) -> None:
+    """Each row of a batch must give what it gives alone; catches dims mixed by a transpose."""
+    together = fn(x)
+    for i in range(x.shape[0]):
+        alone = fn(x[i : i + 1])
+        if alone.shape[1:] != together.shape[1:] or not torch.allclose(together[i : i + 1], alone, atol=1e-5, rtol=1e-4):
+            fail(
+                f"{what}: item {i} of a batch of {x.shape[0]} gives another result than the same item alone.\n"
+                "Batch items are getting mixed: it is right for a batch of one but not for more. Check each "
+                "transpose/view/reshape keeps the batch dimension first (e.g. transpose(1, 2), not a permute "
+                "that moves dim 0)."
+            )
+
+
+def check_causal(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, what: str) -> None:
+    """Changing tokens after position i must not change any output at positions <= i."""
+    base = fn(x)
+    t = x.shape[1]
+    for cut in range(1, t):
+        changed = x.clone()
+        changed[:, cut:] = torch.randn_like(changed[:, cut:]) * 3
+        out = fn(changed)
+        diff = (out[:, :cut] - base[:, :cut]).abs().amax(dim=(0, 2))
+        if (diff > 1e-5).any():
+            pos = int(torch.nonzero(diff > 1e-5)[0])
+            fail(
+                f"{what}: changing only the tokens from position {cut} on changed the output at position {pos}.\n"
+                f"Position {pos} can see the future: it must attend to positions <= {pos} only."
+            )
+
+
+def check_grads_reach(module: nn.Module, loss: torch.Tensor, what: str) -> None:
+    module.zero_grad()
+    loss.backward()
+    dead = [n for n, p in module.named_parameters() if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all() or p.grad.abs().sum() == 0)]
+    if dead:
+        fail(f"{what}: no gradient reaches {', '.join(dead[:6])}. Is each parameter used in forward (and not detached)?")
+
+
+def expect_linear(layer: object, d_in: int, d_out: int, bias: bool, name: str) -> None:
+    if not isinstance(layer, nn.Linear):
+        fail(f"{name} should be an nn.Linear, got {type(layer).__name__}")
+    if tuple(layer.weight.shape) != (d_out, d_in):
+        fail(f"{name} should be nn.Linear({d_in}, {d_out}): its weight has shape {tuple(layer.weight.shape)}, expected {(d_out, d_in)}")
+    if (layer.bias is not None) != bias:
+        fail(f"{name} should have bias={bias}, but {'has' if layer.bias is not None else 'has no'} bias")
+
+
+def randomise(module: nn.Module, std: float = 0.5) -> nn.Module:
+    """Give every parameter random values, so that ones/zeros initialisations hide nothing."""
+    with torch.no_grad():
+        for p in module.parameters():
+            p.normal_(0, std)
+    return module
+
+
+def expect_shape(t: object, shape: tuple[int, ...], what: str) -> None:
+    if not isinstance(t, torch.Tensor):
+        fail(f"{what}: expected a tensor, got {type(t).__name__}: {show(t)}")
+    if tuple(t.shape) != tuple(shape):
+        fail(f"{what}: expected shape {tuple(shape)}, got {tuple(t.shape)}")
