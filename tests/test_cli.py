@@ -82,10 +82,12 @@ def test_solutions_json(ws):
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert set(data) >= {"workspace", "lessons", "passed", "failed"}
-    assert data["failed"] == 0 and data["passed"] == len(data["lessons"]) >= 4
+    code_lessons = [l for l in data["lessons"] if l["status"] != "not-run"]
+    assert data["failed"] == 0 and data["passed"] == len(code_lessons) >= 13
     for lesson in data["lessons"]:
         assert set(lesson) >= {"number", "id", "title", "status", "checks"}
-        assert lesson["status"] == "passed"
+        # Run milestones (lesson 14) measure a learner's own training run, which the reference has not made.
+        assert lesson["status"] == "passed" or lesson["number"] == 14
         for c in lesson["checks"]:
             assert set(c) == {"name", "status", "message"}
 

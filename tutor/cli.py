@@ -117,7 +117,7 @@ def check(
     import tempfile
 
     from tutor.engine.course import Course
-    from tutor.engine.results import Report
+    from tutor.engine.results import LessonResult, Report
     from tutor.engine.runner import CheckRunner
     from tutor.engine.stubs import solution_files
     from tutor.engine.workspace import write_workspace
@@ -150,7 +150,12 @@ def check(
             with console.status("Starting the check worker (importing torch)…"):
                 runner.start()
         while True:
-            if chosen:
+            if solutions:
+                # A run milestone measures a training run; the reference solution has none.
+                results = [course.check(runner, [l], seed=seed, record=False, on_result=progress)[0] if l.kind == "code"
+                           else LessonResult(l.number, l.id, l.title, "not-run", message="a run milestone: it measures your own training run")
+                           for l in chosen]
+            elif chosen:
                 results = course.check(runner, chosen, seed=seed, record=record, on_result=progress)
             else:
                 results = course.check_in_order(runner, seed=seed, on_result=progress)
@@ -280,6 +285,14 @@ def _report_rewrite(course, rewrite) -> None:
 
 def main() -> None:
     app()
+
+
+# Commands for data, training and generation live in their own module.
+from tutor.cli_train import data_app, generate, train_app  # noqa: E402
+
+app.add_typer(data_app, name="data")
+app.add_typer(train_app, name="train")
+app.command("generate")(generate)
 
 
 if __name__ == "__main__":

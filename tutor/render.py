@@ -36,7 +36,7 @@ def lesson_result(result: LessonResult, *, verbose: bool = False) -> Group:
     show_all = verbose or result.status != "passed"
     previous = None
     for c in result.checks:
-        if c.status == "passed" and not show_all:
+        if c.status == "passed" and not show_all and not c.message:
             continue
         cm, cs = MARKS.get(c.status, ("?", ""))
         parts.append(Padding(Text.assemble((f"{cm} ", cs), c.name), (0, 0, 0, 2)))

@@ -1,6 +1,7 @@
 """The small language that lesson checks are written in.
 
 A lesson's `checks.py` defines functions decorated with `@check("what it verifies")`.
+A check passes by returning (a string it returns is shown with the pass: a measured figure).
 Each reaches the learner's code only through `learner("module")` (the workspace's
 `model.<module>`), and reports a mistake with `fail(...)`, whose message should
 name the likely mistake and show a small concrete example: input, expected, got.

@@ -11,7 +11,6 @@ tutor) is moved aside with a message, never silently reset.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any
 from tutor.engine.atomic import write_text_atomic
 from tutor.engine.paths import data_home
 from tutor.engine.results import LessonResult
+from tutor.engine.workspace import Workspace
 
 VERSION = 1
 
@@ -42,8 +42,7 @@ class LessonRecord:
 class ProgressStore:
     def __init__(self, workspace_root: Path, home: Path | None = None) -> None:
         self.workspace_root = Path(workspace_root).resolve()
-        key = hashlib.sha256(str(self.workspace_root).encode()).hexdigest()[:16]
-        self.path = (home or data_home()) / "progress" / f"{key}.json"
+        self.path = (home or data_home()) / "progress" / f"{Workspace(self.workspace_root).key}.json"
         self.warning: str | None = None
         self.lessons: dict[int, LessonRecord] = {}
         self._load()

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from tutor.engine.lessons import Lesson
+from tutor.engine.paths import data_home
 from tutor.engine.results import LessonResult
 from tutor.engine.workspace import Workspace
 
@@ -118,6 +119,8 @@ class CheckRunner:
             "timeout": timeout,
             "memory_mb": self.memory_mb,
             "seed": random.randrange(1, 2**31) if seed is None else seed,
+            # Run-milestone checks read checkpoints from the user data folder: the app's, now.
+            "data_home": str(data_home()),
         }
         with self._lock:
             try:

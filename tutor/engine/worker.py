@@ -132,6 +132,8 @@ def run_checks(request: dict[str, Any], emit: Callable[[dict[str, Any]], None]) 
     memory_mb = request.get("memory_mb")
     sys.path.insert(0, str(workspace))
     sys.dont_write_bytecode = True  # leave no __pycache__ in the learner's folder
+    if request.get("data_home"):
+        os.environ["TUTOR_HOME"] = request["data_home"]
 
     for name in request["files"]:
         module = f"model.{Path(name).stem}"
@@ -161,8 +163,8 @@ def run_checks(request: dict[str, Any], emit: Callable[[dict[str, Any]], None]) 
         emit({"event": "started", "name": name})
         _seed_everything(seed + index)
         try:
-            func()
-            result = {"status": "passed", "message": "", "traceback": ""}
+            note = func()  # a check may return a short note (a measured figure) for its pass
+            result = {"status": "passed", "message": note if isinstance(note, str) else "", "traceback": ""}
         except BaseException as exc:  # noqa: BLE001
             result = describe_exception(exc, model_dir, memory_mb)
         emit({"event": "check", "name": name, **result})

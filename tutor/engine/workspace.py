@@ -33,6 +33,11 @@ class Workspace:
         return self.root / "model"
 
     @property
+    def key(self) -> str:
+        """A short stable name for this workspace in the user data folder."""
+        return hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
+
+    @property
     def backup_dir(self) -> Path:
         return self.root / ".tutor" / "backups"
 

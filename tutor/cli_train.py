@@ -1,0 +1,167 @@
+"""CLI commands for data, training and generation (registered on the app in tutor.cli)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from tutor.cli import USAGE, WorkspaceOpt, _course, _die, console, err
+
+data_app = typer.Typer(help="Corpora and data sets: list, download, import.", no_args_is_help=True)
+train_app = typer.Typer(help="Train a GPT with your own code.", no_args_is_help=True)
+
+# The lessons whose code the trainer calls; all must pass before a run starts.
+PRETRAIN_NEEDS = (2, 3, 4, 10, 11, 12, 13)
+
+
+def parse_sets(pairs: list[str] | None) -> dict:
+    """--set key=value pairs, values read as JSON where they parse (numbers, true/false)."""
+    changes = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep:
+            _die(f"--set takes key=value, got {pair!r}")
+        try:
+            changes[key.strip()] = json.loads(raw)
+        except ValueError:
+            changes[key.strip()] = raw
+    return changes
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """The corpora you have (the default one is built on first use)."""
+    from rich.table import Table
+
+    from tutor.data.corpus import DEFAULT, list_corpora
+
+    table = Table(box=None)
+    for col in ("name", "documents", "train chars", "held-out chars", "sha256", "source"):
+        table.add_column(col)
+    corpora = list_corpora()
+    for c in corpora:
+        table.add_row(c.name, f"{c.documents:,}", f"{c.train_chars:,}", f"{c.val_chars:,}", c.sha256[:12], c.source)
+    if not any(c.name == DEFAULT for c in corpora):
+        table.add_row(DEFAULT, "-", "-", "-", "-", "built from this machine's Python documentation on first use")
+    console.print(table)
+
+
+def _ensure_lessons_pass(course, numbers) -> None:
+    from tutor.engine.runner import CheckRunner
+
+    with console.status("Checking the lessons whose code the trainer uses…"), CheckRunner() as runner:
+        results = course.check(runner, [course.lesson(n) for n in numbers])
+    failing = [r for r in results if not r.passed]
+    if failing:
+        names = ", ".join(f"{r.number} ({r.title})" for r in failing)
+        _die(f"training uses your code from lessons {', '.join(map(str, numbers))}; not passing yet: {names}. "
+             f"Run `tutor check {failing[0].number}` (or add --skip-checks).", code=1)
+
+
+@train_app.command("pretrain")
+def pretrain(
+    preset: Annotated[str, typer.Option(help="micro, tiny (CPU, minutes), small, gpt2-124m (GPU).")] = "tiny",
+    corpus: Annotated[Optional[Path], typer.Option(help="A UTF-8 text file to train on (default: Python's documentation).")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    precision: Annotated[str, typer.Option(help="auto (bf16 on a GPU that has it), fp32 or bf16.")] = "auto",
+    max_steps: Annotated[Optional[int], typer.Option(help="Optimisation steps (overrides the preset).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override any setting: --set peak_lr=1e-3 (repeatable).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the last run from its checkpoint.")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="Run folder (default: in the user data folder, per workspace).")] = None,
+    json_lines: Annotated[bool, typer.Option("--json", help="Print events as JSON lines (for the app) instead of a progress bar.")] = False,
+    skip_checks: Annotated[bool, typer.Option("--skip-checks", help="Train without checking lessons 2-13 first.")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Pretrain a GPT built from your model/ code on a corpus; checkpoints let you --resume."""
+    from tutor.data.corpus import CorpusError, file_corpus, load_corpus
+    from tutor.training.checkpoint import CheckpointError
+    from tutor.training.learner import LearnerCodeError
+    from tutor.training.presets import PRESETS
+    from tutor.training.pretrain import Pretrainer, TrainingError, run_dir
+
+    course = _course(workspace)
+    if preset not in PRESETS:
+        _die(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    try:
+        settings = PRESETS[preset].override(max_steps=max_steps, **parse_sets(set_))
+    except (ValueError, TypeError) as exc:
+        _die(str(exc))
+    if not skip_checks and not resume:
+        _ensure_lessons_pass(course, PRETRAIN_NEEDS)
+    say = err.print if json_lines else console.print
+    try:
+        with console.status("Preparing the corpus…") if not json_lines else nullcontext():
+            chosen = file_corpus(corpus) if corpus else load_corpus("pydoc")
+    except CorpusError as exc:
+        _die(str(exc))
+    say(f"Corpus {chosen.name}: {chosen.train_chars:,} characters to train on, {chosen.val_chars:,} held out")
+    bar = None
+
+    def on_event(event: dict) -> None:
+        nonlocal bar
+        if json_lines:
+            print(json.dumps(event), flush=True)
+            return
+        kind = event["event"]
+        if kind == "start":
+            from tqdm import tqdm
+
+            say(f"{event['params'] / 1e6:.2f} M parameters on {event['device']} ({event['precision']}); "
+                f"{event['train_tokens']:,} training tokens, {event['tokens_per_step']:,} per step")
+            bar = tqdm(total=event["max_steps"], initial=event["step"], unit="step", dynamic_ncols=True, file=sys.stderr)
+        elif kind == "step" and bar:
+            bar.update(1)
+            bar.set_postfix(loss=f"{event['loss']:.3f}", tok_s=event["tokens_per_s"])
+        elif kind == "eval" and bar:
+            bar.write(f"step {event['step']}: val loss {event['val_loss']:.3f} (perplexity {event['val_perplexity']:.1f})  {event['sample']!r}")
+        elif kind in ("done", "interrupted") and bar:
+            bar.close()
+
+    trainer = Pretrainer(course.workspace, settings, chosen, out or run_dir(course.workspace), device=device,
+                         precision=precision, resume=resume, on_event=on_event, log=say)
+    try:
+        done = trainer.run()
+    except KeyboardInterrupt:
+        err.print("\nStopped. The checkpoint is saved; continue with: tutor train pretrain --resume")
+        raise typer.Exit(130) from None
+    except (TrainingError, LearnerCodeError, CheckpointError, CorpusError) as exc:
+        if bar:
+            bar.close()
+        _die(str(exc), code=1)
+    say(f"Done: val loss {done['val_loss']:.3f} at step {done['step']}. Checkpoint: {done['checkpoint']}")
+    say("Try it: tutor generate --prompt \"The \"   ·   then: tutor check 14")
+
+
+def generate(
+    prompt: Annotated[str, typer.Option(help="The text to continue.")] = "The ",
+    max_new_tokens: Annotated[int, typer.Option(help="How many tokens to add.", min=1)] = 60,
+    temperature: Annotated[float, typer.Option(help="0 is greedy; higher is more random.", min=0.0)] = 0.8,
+    top_k: Annotated[Optional[int], typer.Option(help="Sample only from the k most likely tokens.", min=1)] = 40,
+    seed: Annotated[Optional[int], typer.Option(help="Seed for sampling.")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option(help="A pretraining checkpoint (default: this workspace's last run).")] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Continue a prompt with your pretrained GPT (your GPTModel and your generate)."""
+    from tutor.training.checkpoint import CheckpointError
+    from tutor.training.generation import load_for_generation
+    from tutor.training.learner import LearnerCodeError
+    from tutor.training.pretrain import run_dir
+
+    course = _course(workspace)
+    path = checkpoint or run_dir(course.workspace) / "checkpoint.safetensors"
+    if not path.exists():
+        _die(f"no checkpoint at {path}; train one with `tutor train pretrain` first", code=1)
+    try:
+        writer = load_for_generation(course.workspace, path)
+        text = writer.complete(prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, seed=seed)
+    except (CheckpointError, LearnerCodeError) as exc:
+        _die(str(exc), code=1)
+    console.print(prompt + text, markup=False, highlight=False)
+
+
+__all__ = ["data_app", "train_app", "generate", "USAGE"]

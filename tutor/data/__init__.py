@@ -1,0 +1,1 @@
+"""Data sets: pretraining corpora (and, later, the SMS set), kept under the user data folder."""

@@ -1,0 +1,1 @@
+"""Training: the tokenizer stage, presets, the trainer, checkpoints and generation."""

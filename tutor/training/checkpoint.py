@@ -1,0 +1,133 @@
+"""Checkpoints: one safetensors file holding the weights, the optimizer state,
+the random-number state and a JSON header (step, settings, tokenizer ranks).
+
+One file, written to a temporary name and renamed over the old one, so a crash
+or Ctrl-C leaves either the previous checkpoint or the new one, never a mix.
+Loading reads tensors and JSON only: nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+FORMAT = "tutor-checkpoint-1"
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used; the message says why."""
+
+
+@dataclass
+class Checkpoint:
+    header: dict[str, Any]
+    model: dict[str, Any]  # name -> tensor
+    optimizer: dict[str, Any] | None  # optimizer.state_dict() rebuilt
+    rng: Any | None  # torch RNG state tensor
+
+    @property
+    def step(self) -> int:
+        return int(self.header["step"])
+
+    @property
+    def model_cfg(self) -> dict[str, Any]:
+        return self.header["model_cfg"]
+
+    def ranks(self) -> dict[bytes, int]:
+        return {base64.b64decode(tok): i for i, tok in enumerate(self.header["tokenizer"]["ranks"])}
+
+    @property
+    def special_tokens(self) -> dict[str, int]:
+        return dict(self.header["tokenizer"]["special_tokens"])
+
+
+def encode_ranks(ranks: dict[bytes, int]) -> list[str]:
+    ordered = sorted(ranks.items(), key=lambda kv: kv[1])
+    if [i for _, i in ordered] != list(range(len(ordered))):
+        raise CheckpointError("tokenizer ranks must be 0..n-1 without gaps")
+    return [base64.b64encode(tok).decode("ascii") for tok, _ in ordered]
+
+
+def save(path: Path, header: dict[str, Any], model, optimizer=None, rng=None) -> None:
+    """Parameters only (buffers such as a causal mask are rebuilt by the model's constructor)."""
+    from safetensors.torch import save_file
+
+    tensors: dict[str, Any] = {f"model.{k}": v.detach().contiguous().cpu() for k, v in model.named_parameters()}
+    header = {**header, "format": FORMAT}
+    if optimizer is not None:
+        state = optimizer.state_dict()
+        scalars: dict[str, dict[str, Any]] = {}
+        for idx, entry in state["state"].items():
+            for key, value in entry.items():
+                if hasattr(value, "shape"):
+                    tensors[f"optim.{idx}.{key}"] = value.detach().contiguous().cpu()
+                else:
+                    scalars.setdefault(str(idx), {})[key] = value
+        header["optimizer"] = {"param_groups": state["param_groups"], "scalars": scalars}
+    if rng is not None:
+        tensors["rng.torch"] = rng
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={"tutor": json.dumps(header)})
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: Path) -> Checkpoint:
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:  # safetensors raises several kinds for a damaged file
+        raise CheckpointError(f"{path} could not be read (truncated or corrupt?): {exc}") from None
+    try:
+        header = json.loads(meta["tutor"])
+        if header.get("format") != FORMAT:
+            raise ValueError(f"format {header.get('format')!r}")
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a tutor checkpoint ({exc})") from None
+    model = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    optimizer = None
+    if "optimizer" in header:
+        state: dict[int, dict[str, Any]] = {}
+        for key, value in tensors.items():
+            if key.startswith("optim."):
+                _, idx, name = key.split(".", 2)
+                state.setdefault(int(idx), {})[name] = value
+        for idx, scalars in header["optimizer"]["scalars"].items():
+            state.setdefault(int(idx), {}).update(scalars)
+        optimizer = {"state": state, "param_groups": header["optimizer"]["param_groups"]}
+    return Checkpoint(header=header, model=model, optimizer=optimizer, rng=tensors.get("rng.torch"))
+
+
+def load_into(model, checkpoint: Checkpoint) -> None:
+    """Copy weights into a model built from the learner's code, with a clear error on mismatch."""
+    own = dict(model.named_parameters())
+    missing = sorted(set(own) - set(checkpoint.model))
+    unexpected = sorted(set(checkpoint.model) - set(own))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"the checkpoint does not fit this model: missing {missing[:4]}, unexpected {unexpected[:4]}. "
+            "Was it made with other code or settings?"
+        )
+    for name, param in own.items():
+        if tuple(param.shape) != tuple(checkpoint.model[name].shape):
+            raise CheckpointError(f"{name}: the checkpoint has shape {tuple(checkpoint.model[name].shape)}, the model {tuple(param.shape)}")
+    model.load_state_dict(checkpoint.model, strict=False)

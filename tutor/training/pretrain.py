@@ -1,0 +1,238 @@
+"""Pretraining with the learner's own code.
+
+The trainer supplies what is not a lesson (the corpus, the optimizer, the device,
+checkpoints, progress); everything that is a lesson comes from the learner's
+`model/` package: the tokenizer (lessons 2-3), the data loader (4), the GPT (10),
+generation (11), the loss (12), the schedule and the step (13).
+
+Resuming is exact: the checkpoint holds the weights, the optimizer state and the
+random state, and the data order is a function of (seed, epoch), so a run that
+was stopped and resumed follows the same loss curve as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tutor.data.corpus import Corpus
+from tutor.engine.atomic import write_text_atomic
+from tutor.engine.paths import data_home
+from tutor.engine.workspace import Workspace
+from tutor.training import checkpoint as ckpt
+from tutor.training.learner import LearnerCodeError, explain, import_learner
+from tutor.training.presets import Settings
+from tutor.training.tokens import encode_cached, train_tokenizer
+
+Event = dict[str, Any]
+
+
+class TrainingError(Exception):
+    """Training cannot go on; the message says why and what to do."""
+
+
+def run_dir(workspace: Workspace, kind: str = "pretrain") -> Path:
+    return data_home() / "runs" / workspace.key / kind
+
+
+def pick_device(requested: str = "auto") -> str:
+    import torch
+
+    if requested != "auto":
+        if requested == "cuda" and not torch.cuda.is_available():
+            raise TrainingError("--device cuda was asked for, but torch sees no CUDA GPU")
+        if requested == "mps" and not torch.backends.mps.is_available():
+            raise TrainingError("--device mps was asked for, but this machine has no Apple GPU (MPS)")
+        return requested
+    if torch.cuda.is_available():
+        return "cuda"
+    if torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def pick_precision(requested: str, device: str) -> str:
+    import torch
+
+    if requested == "auto":
+        return "bf16" if device == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+    if requested not in ("fp32", "bf16"):
+        raise TrainingError(f"--precision must be auto, fp32 or bf16, not {requested!r}")
+    return requested
+
+
+@dataclass
+class Pretrainer:
+    workspace: Workspace
+    settings: Settings
+    corpus: Corpus
+    out: Path
+    device: str = "auto"
+    precision: str = "auto"
+    resume: bool = False
+    on_event: Callable[[Event], None] = lambda event: None
+    log: Callable[[str], None] = print
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out / "checkpoint.safetensors"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.out / "metrics.jsonl"
+
+    # -- events --
+    def emit(self, event: Event) -> None:
+        event = {"time": round(time.monotonic() - self.started, 3), **event}
+        with open(self.metrics_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(event) + "\n")
+        self.on_event(event)
+
+    def _truncate_metrics(self, step: int) -> None:
+        """On resume, forget the events after the checkpoint: they will happen again."""
+        if not self.metrics_path.exists():
+            return
+        kept = []
+        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by a kill
+            if event.get("step", 0) <= step and event.get("event") not in ("done", "interrupted", "error"):
+                kept.append(line)
+        write_text_atomic(self.metrics_path, "".join(k + "\n" for k in kept))
+
+    # -- the run --
+    def run(self) -> Event:
+        import torch
+
+        s = self.settings
+        self.device = pick_device(self.device)
+        self.precision = pick_precision(self.precision, self.device)
+        self.out.mkdir(parents=True, exist_ok=True)
+        gpt = import_learner(self.workspace, "gpt")
+        train = import_learner(self.workspace, "train")
+        tokenizer = import_learner(self.workspace, "tokenizer")
+        data = import_learner(self.workspace, "data")
+
+        resumed = None
+        if self.resume:
+            if not self.checkpoint_path.exists():
+                raise TrainingError(f"nothing to resume in {self.out}; start a run without --resume")
+            resumed = ckpt.load(self.checkpoint_path)
+            s = self.settings = Settings(**{**resumed.header["settings"], "max_steps": max(s.max_steps, resumed.step)})
+            ranks, specials = resumed.ranks(), resumed.special_tokens
+            import tiktoken
+
+            encoding = tiktoken.Encoding("learner", pat_str=tokenizer.SPLIT_PATTERN, mergeable_ranks=ranks, special_tokens=specials)
+            self._truncate_metrics(resumed.step)
+            self.log(f"Resuming from step {resumed.step} of {s.max_steps}")
+        else:
+            self.metrics_path.unlink(missing_ok=True)
+            ranks, specials, encoding = train_tokenizer(tokenizer, self.corpus, s.vocab_size, s.bpe_sample_chars, self.log)
+
+        train_ids = encode_cached(encoding, ranks, self.corpus, "train")
+        val_ids = encode_cached(encoding, ranks, self.corpus, "val")
+        cfg = {**s.model_cfg(), "vocab_size": encoding.n_vocab}
+        window = s.context_length
+        if len(train_ids) < window * s.batch_size + 1:
+            raise TrainingError(f"the corpus has {len(train_ids):,} training tokens, too few for one batch of {s.batch_size}x{window}; use a larger corpus or a smaller --set context_length/batch_size")
+        if len(val_ids) < window + 1:
+            raise TrainingError(f"the held-out text has only {len(val_ids)} tokens, fewer than one window of {window}")
+
+        torch.manual_seed(s.seed)
+        try:
+            model = gpt.GPTModel(cfg).to(self.device)
+        except Exception as exc:  # noqa: BLE001
+            raise LearnerCodeError(f"GPTModel(cfg) failed: {explain(exc)}") from None
+        optimizer = torch.optim.AdamW(model.parameters(), lr=s.peak_lr, betas=(0.9, 0.95), weight_decay=s.weight_decay,
+                                      fused=self.device == "cuda")
+        start = 0
+        if resumed is not None:
+            ckpt.load_into(model, resumed)
+            optimizer.load_state_dict(resumed.optimizer)
+            if resumed.rng is not None:
+                torch.set_rng_state(resumed.rng)
+            start = resumed.step
+
+        def loader(epoch: int):
+            return data.create_dataloader(train_ids, batch_size=s.batch_size, context_length=window, stride=window,
+                                          shuffle=True, drop_last=True, seed=s.seed + epoch)
+
+        val_loader = data.create_dataloader(val_ids, batch_size=s.batch_size, context_length=window, stride=window,
+                                            shuffle=False, drop_last=False)
+        steps_per_epoch = len(loader(0))
+        n_params = sum(p.numel() for p in model.parameters())
+        header = {"settings": s.to_dict(), "model_cfg": cfg, "corpus": {"name": self.corpus.name, "sha256": self.corpus.sha256},
+                  "tokenizer": {"ranks": ckpt.encode_ranks(ranks), "special_tokens": specials}, "params": n_params}
+        self.emit({"event": "start", "step": start, "max_steps": s.max_steps, "params": n_params, "device": self.device,
+                   "precision": self.precision, "train_tokens": len(train_ids), "val_tokens": len(val_ids),
+                   "tokens_per_step": s.batch_size * window, "resumed": resumed is not None})
+
+        def save(step: int) -> None:
+            ckpt.save(self.checkpoint_path, {**header, "step": step}, model, optimizer, torch.get_rng_state())
+            self.emit({"event": "checkpoint", "step": step, "path": str(self.checkpoint_path)})
+
+        autocast = torch.autocast(device_type=self.device, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+        model.train()
+        step, batches, epoch = start, None, -1
+        window_started, window_tokens = time.monotonic(), 0
+        last_eval: Event = {}
+        try:
+            while step < s.max_steps:
+                e, offset = divmod(step, steps_per_epoch)
+                if e != epoch:
+                    epoch, batches = e, iter(loader(e))
+                    for _ in range(offset):  # resuming mid-epoch: the same order, from where it stopped
+                        next(batches)
+                x, y = next(batches)
+                lr = train.lr_at(step, peak_lr=s.peak_lr, warmup_steps=s.warmup_steps, total_steps=s.max_steps, min_lr=s.min_lr)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                with autocast:
+                    loss = train.train_step(model, optimizer, x, y, self.device, max_grad_norm=s.max_grad_norm)
+                step += 1
+                loss = float(loss)
+                if not math.isfinite(loss):
+                    raise TrainingError(f"the loss became {loss} at step {step}: try a lower --set peak_lr (now {s.peak_lr:g})")
+                window_tokens += x.numel()
+                elapsed = time.monotonic() - window_started
+                self.emit({"event": "step", "step": step, "loss": round(loss, 5), "lr": lr,
+                           "tokens_per_s": round(window_tokens / elapsed) if elapsed > 0 else None})
+                if step % s.eval_every == 0 or step == s.max_steps:
+                    last_eval = self._evaluate(model, train, gpt, val_loader, encoding, step, s)
+                    save(step)
+                    window_started, window_tokens = time.monotonic(), 0
+        except KeyboardInterrupt:
+            save(step)
+            self.emit({"event": "interrupted", "step": step})
+            raise
+        except (TrainingError, ckpt.CheckpointError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the learner's code
+            raise LearnerCodeError(f"training stopped at step {step}: {explain(exc)}") from None
+        done = {"event": "done", "step": step, "val_loss": last_eval.get("val_loss"), "checkpoint": str(self.checkpoint_path)}
+        self.emit(done)
+        return done
+
+    def _evaluate(self, model, train, gpt, val_loader, encoding, step: int, s: Settings) -> Event:
+        import torch
+
+        model.eval()
+        val = train.calc_loss_loader(val_loader, model, self.device, num_batches=s.eval_batches)
+        prompt = torch.tensor([encoding.encode_ordinary(s.sample_prompt)], device=self.device)
+        with torch.random.fork_rng(devices=[]):  # samples must not shift the training's random stream
+            torch.manual_seed(s.seed + step)
+            out = gpt.generate(model, prompt, max_new_tokens=s.sample_tokens, context_size=s.context_length,
+                               temperature=0.8, top_k=40)
+        model.train()
+        event = {"event": "eval", "step": step, "val_loss": round(val, 5), "val_perplexity": round(math.exp(min(val, 50)), 2),
+                 "sample": encoding.decode(out[0].tolist())}
+        self.emit(event)
+        return event
