@@ -60,10 +60,15 @@ def _lesson(course, number: int):
 
 
 @app.callback(invoke_without_command=True)
-def root(ctx: typer.Context) -> None:
-    """Without a command: the lesson list."""
+def root(ctx: typer.Context, workspace: WorkspaceOpt = None) -> None:
+    """Without a command: the app in a terminal; the lesson list when output is not a terminal."""
     if ctx.invoked_subcommand is None:
-        list_lessons(None)
+        if sys.stdout.isatty() and sys.stdin.isatty():
+            from tutor.app.app import run_app
+
+            run_app(workspace)
+        else:
+            list_lessons(workspace)
 
 
 @app.command()

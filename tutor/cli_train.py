@@ -51,6 +51,44 @@ def data_list() -> None:
     console.print(table)
 
 
+@data_app.command("download")
+def data_download(name: Annotated[str, typer.Argument(help="What to download (see `tutor data sources`).")]) -> None:
+    """Download a public data set, check its SHA-256, and make it a corpus."""
+    from tqdm import tqdm
+
+    from tutor.data.corpus import CorpusError, file_corpus
+    from tutor.data.download import SOURCES, DownloadError, fetch
+
+    if name not in SOURCES:
+        _die(f"unknown download {name!r}; known: {', '.join(SOURCES)}")
+    source = SOURCES[name]
+    with tqdm(total=source.size, unit="B", unit_scale=True, desc=name, file=sys.stderr) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        try:
+            path = fetch(source, progress=progress)
+        except DownloadError as exc:
+            bar.close()
+            _die(str(exc), code=1)
+    try:
+        corpus = file_corpus(path, name=name, source=f"{source.description} ({source.licence}); {source.url}")
+    except CorpusError as exc:
+        _die(str(exc), code=1)
+    console.print(f"{name}: checksum verified; corpus with {corpus.train_chars:,} characters to train on. "
+                  f"Train on it: tutor train pretrain --corpus {path}")
+
+
+@data_app.command("sources")
+def data_sources() -> None:
+    """What `tutor data download` can fetch."""
+    from tutor.data.download import SOURCES
+
+    for s in SOURCES.values():
+        console.print(f"[bold]{s.name}[/bold]  {s.description}; {s.licence}; {s.size:,} bytes; sha256 {s.sha256[:16]}…")
+
+
 def _ensure_lessons_pass(course, numbers) -> None:
     from tutor.engine.runner import CheckRunner
 

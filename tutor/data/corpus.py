@@ -227,7 +227,7 @@ def _file_documents(path: Path) -> Iterator[str]:
             yield "".join(doc)
 
 
-def file_corpus(path: Path) -> Corpus:
+def file_corpus(path: Path, name: str | None = None, source: str | None = None) -> Corpus:
     """A corpus from any UTF-8 text file, cached by the file's checksum."""
     path = Path(path).expanduser().resolve()
     check_text_file(path)
@@ -235,8 +235,10 @@ def file_corpus(path: Path) -> Corpus:
     with open(path, "rb") as f:
         while block := f.read(CHUNK):
             digest.update(block)
-    name = f"file-{path.stem[:40]}-{digest.hexdigest()[:10]}"
+    name = name or f"file-{path.stem[:40]}-{digest.hexdigest()[:10]}"
     existing = corpora_dir() / name / "meta.json"
     if existing.is_file():
-        return load_corpus(name)
-    return _write(name, str(path), _file_documents(path))
+        corpus = load_corpus(name)
+        if corpus.source == (source or str(path)):
+            return corpus
+    return _write(name, source or str(path), _file_documents(path))

@@ -1,0 +1,71 @@
+"""Time to the app's first paint, side by side with importing Textual alone.
+
+Each figure is the median of several fresh processes: `python -c "import textual"`
+(the floor), then the app started headless until the lesson map has painted,
+then whether torch was imported on the way (it must not be).
+
+Run: python bench/startup.py [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FIRST_PAINT = """
+import sys, time, asyncio
+started = float(sys.argv[2])
+from tutor.app.app import TutorApp
+from tutor.app.screens.lesson_map import LessonMapScreen
+async def main():
+    app = TutorApp(sys.argv[1])
+    async with app.run_test(size=(80, 24)) as pilot:
+        while not isinstance(app.screen, LessonMapScreen):
+            await pilot.pause(0.01)
+        await pilot.pause(0)
+        print(time.time() - started, 'torch' in sys.modules)
+        app.exit()
+asyncio.run(main())
+"""
+
+
+def timed(args: list[str]) -> float:
+    started = time.time()
+    subprocess.run(args, check=True, capture_output=True, cwd=ROOT)
+    return time.time() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from tutor.engine.stubs import generate_stubs
+    from tutor.engine.workspace import write_workspace
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = write_workspace(Path(tmp) / "ws", {"__init__.py": "", **generate_stubs()})
+        floor = statistics.median(timed([sys.executable, "-c", "import textual.app"]) for _ in range(args.repeat))
+        paints, torch_seen = [], []
+        for _ in range(args.repeat):
+            out = subprocess.run([sys.executable, "-c", FIRST_PAINT, str(ws.root), str(time.time())], check=True,
+                                 capture_output=True, text=True, cwd=ROOT, env={"TUTOR_HOME": str(Path(tmp) / "home"), "PATH": ""})
+            seconds, torch = out.stdout.split()
+            paints.append(float(seconds))
+            torch_seen.append(torch == "True")
+    rows = [("python -c 'import textual.app' (the floor)", floor),
+            ("tutor app: process start to first paint", statistics.median(paints))]
+    print(f"{'what':<46} {'seconds':>8}")
+    for label, seconds in rows:
+        print(f"{label:<46} {seconds:8.2f}")
+    print(f"torch imported before first paint: {'yes' if any(torch_seen) else 'no'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""The Textual app, driven as a learner would with Textual's Pilot."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tutor.app.app import ProblemScreen, TutorApp
+from tutor.app.screens.dialogs import ConfirmScreen, PageScreen
+from tutor.app.screens.lesson import LessonScreen
+from tutor.app.screens.lesson_map import LessonMapScreen
+from tutor.engine.stubs import solution_files
+
+SIZE = (80, 24)
+
+
+async def until(pilot, condition, timeout: float = 30.0) -> None:
+    for _ in range(int(timeout / 0.1)):
+        if condition():
+            return
+        await pilot.pause(0.1)
+    raise AssertionError("the app did not get there in time")
+
+
+def summary(app) -> str:
+    return str(app.screen.query_one("#results-summary").render())
+
+
+@pytest.fixture
+def stub_ws(make_workspace):
+    return make_workspace(solutions=False)
+
+
+async def test_map_opens_the_next_lesson(stub_ws, runner):
+    app = TutorApp(stub_ws.root, runner=runner)
+    async with app.run_test(size=SIZE) as pilot:
+        assert isinstance(app.screen, LessonMapScreen)
+        text = str(app.screen.query_one("#lessons").get_option_at_index(1).prompt)
+        assert "1  The edit-check loop" in text and "next" in text
+        assert app.screen.query_one("#lessons").get_option("lesson-2").disabled  # locked
+        await pilot.press("enter")
+        assert isinstance(app.screen, LessonScreen) and app.screen.lesson.number == 1
+
+
+async def test_from_lesson_1_to_a_passed_lesson_2_without_leaving_the_app(stub_ws, runner):
+    solutions = solution_files()
+    app = TutorApp(stub_ws.root, runner=runner)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter")
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: "checks pass" in summary(app))
+        assert "0 of 5 checks pass" in summary(app)
+        editor = app.screen.query_one("#editor")
+        editor.load_text(solutions["warmup.py"])  # the learner writes their softmax
+        await pilot.press("ctrl+r")  # saves, then checks
+        await until(pilot, lambda: "All 5 checks pass" in summary(app))
+        assert "def softmax" in stub_ws.file("warmup.py").read_text()
+        await until(pilot, lambda: any("Lesson 2 is unlocked" in n.message for n in app._notifications))
+        await pilot.press("escape")
+        assert isinstance(app.screen, LessonMapScreen)
+        assert not app.screen.query_one("#lessons").get_option("lesson-2").disabled
+        await pilot.press("n")  # the next lesson
+        assert app.screen.lesson.number == 2
+        app.screen.query_one("#editor").load_text(solutions["tokenizer.py"])
+        await pilot.press("ctrl+s", "ctrl+r")
+        await until(pilot, lambda: "checks pass" in summary(app))
+        assert "All 7 checks pass" in summary(app)
+
+
+async def test_watch_mode_rechecks_after_an_outside_save(stub_ws, runner):
+    app = TutorApp(stub_ws.root, runner=runner)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter", "ctrl+t")
+        await until(pilot, lambda: "0 of 5" in summary(app))
+        stub_ws.file("warmup.py").write_text(solution_files()["warmup.py"])  # saved from another editor
+        await until(pilot, lambda: "All 5 checks pass" in summary(app))
+        assert "def softmax" in app.screen.query_one("#editor").text and "math.exp" in app.screen.query_one("#editor").text
+
+
+async def test_an_outside_save_never_overwritten_by_unsaved_edits(stub_ws, runner):
+    app = TutorApp(stub_ws.root, runner=runner)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter", "ctrl+t")
+        await until(pilot, lambda: "0 of 5" in summary(app))
+        app.screen.query_one("#editor").load_text("# half-typed, unsaved\n")
+        stub_ws.file("warmup.py").write_text(solution_files()["warmup.py"])
+        await until(pilot, lambda: "All 5 checks pass" in summary(app))
+        assert app.screen.query_one("#editor").text == "# half-typed, unsaved\n"
+        assert any("unsaved edits" in n.message for n in app._notifications)
+    assert "math.exp" in stub_ws.file("warmup.py").read_text()
+
+
+async def test_hints_one_at_a_time_and_the_solution_behind_a_confirm(stub_ws, runner):
+    app = TutorApp(stub_ws.root, runner=runner)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter", "ctrl+g")
+        assert isinstance(app.screen, PageScreen) and "Hint 1 of 3" in app.screen.title_text
+        await pilot.press("escape", "ctrl+g")
+        assert "Hint 2 of 3" in app.screen.title_text
+        await pilot.press("escape", "f7")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert isinstance(app.screen, LessonScreen)
+        await pilot.press("f7", "y")
+        assert isinstance(app.screen, PageScreen) and "def softmax" in app.screen.markdown
+
+
+async def test_reset_behind_a_confirm_keeps_a_backup(make_workspace, runner):
+    ws = make_workspace()
+    app = TutorApp(ws.root, runner=runner)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter", "f8", "y")
+        await until(pilot, lambda: "NotImplementedError" in app.screen.query_one("#editor").text)
+    backups = list((ws.root / ".tutor" / "backups").iterdir())
+    assert len(backups) == 1 and "math.exp" in backups[0].read_text()
+
+
+async def test_a_crash_in_learner_code_is_shown_and_the_app_lives_on(stub_ws, runner):
+    stub_ws.file("warmup.py").write_text("import os\n\ndef softmax(scores):\n    os._exit(1)\n")
+    app = TutorApp(stub_ws.root, runner=runner)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter", "ctrl+r")
+        await until(pilot, lambda: "could not finish" in summary(app))
+        assert "exited with code 1" in summary(app)
+        assert isinstance(app.screen, LessonScreen)
+
+
+async def test_missing_workspace_is_explained(tmp_path):
+    app = TutorApp(tmp_path / "nowhere")
+    async with app.run_test(size=SIZE):
+        assert isinstance(app.screen, ProblemScreen)
+        assert "tutor init" in app.screen.message
+
+
+async def test_corrupt_progress_file_is_announced(stub_ws, runner, tutor_home):
+    from tutor.engine.progress import ProgressStore
+
+    path = ProgressStore(stub_ws.root).path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("{broken")
+    app = TutorApp(stub_ws.root, runner=runner)
+    async with app.run_test(size=SIZE):
+        assert any("could not be read" in n.message for n in app._notifications)
+
+
+async def test_first_paint_imports_no_torch(stub_ws):
+    import subprocess
+    import sys
+
+    code = ("import sys, asyncio\nfrom tutor.app.app import TutorApp\n"
+            "async def main():\n    app = TutorApp(sys.argv[1])\n    async with app.run_test() as pilot:\n        await pilot.pause(0.2)\n"
+            "        print('torch' in sys.modules)\nasyncio.run(main())\n")
+    out = subprocess.run([sys.executable, "-c", code, str(stub_ws.root)], capture_output=True, text=True, env={**os.environ}, timeout=120)
+    assert out.stdout.strip().endswith("False"), out.stderr

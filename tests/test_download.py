@@ -1,0 +1,73 @@
+"""Downloads against a local HTTP server: verified, retried, refused on a bad checksum, clear offline."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import socket
+import threading
+
+import pytest
+
+from tutor.data import download
+from tutor.data.download import DownloadError, Source, fetch
+
+BODY = ("It had always been his fate to have his work praised by the people who did not count.\n\n" * 200).encode()
+
+
+@pytest.fixture
+def server(tmp_path):
+    (tmp_path / "book.txt").write_bytes(BODY)
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, directory=str(tmp_path), **kw)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def source(url: str, sha: str | None = None) -> Source:
+    return Source("book", url, sha or hashlib.sha256(BODY).hexdigest(), len(BODY), "book.txt", "a test book",
+                  "public domain", "copy book.txt by hand")
+
+
+def test_download_verifies_and_reports_progress(server):
+    seen = []
+    path = fetch(source(f"{server}/book.txt"), progress=lambda done, total: seen.append((done, total)))
+    assert path.read_bytes() == BODY
+    assert seen[-1] == (len(BODY), len(BODY))
+    assert fetch(source("http://127.0.0.1:9/never-asked"), retries=1) == path  # already here and verified
+
+
+def test_bad_checksum_keeps_nothing(server):
+    with pytest.raises(DownloadError, match="checksum"):
+        fetch(source(f"{server}/book.txt", sha="0" * 64))
+    assert not list(download.downloads_dir().glob("book.txt*"))
+
+
+def test_http_error_is_not_retried(server):
+    waits = []
+    with pytest.raises(DownloadError, match="404"):
+        fetch(source(f"{server}/missing.txt"), wait=waits.append)
+    assert waits == []
+
+
+def test_offline_retries_then_names_the_way_around():
+    with socket.socket() as s:  # a port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    waits = []
+    with pytest.raises(DownloadError, match="are you offline.*copy book.txt by hand"):
+        fetch(source(f"http://127.0.0.1:{port}/book.txt"), retries=3, wait=waits.append)
+    assert waits == [2.0, 4.0]
+
+
+def test_the_verdict_source_is_pinned():
+    s = download.SOURCES["the-verdict"]
+    assert s.size == 20_479 and len(s.sha256) == 64

@@ -1,0 +1,64 @@
+"""End to end in a real terminal: start `tutor` in tmux, type keys, read the screen."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+class Tmux:
+    def __init__(self, command: str, cwd, env) -> None:
+        self.name = f"tutor-e2e-{uuid.uuid4().hex[:8]}"
+        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", "100", "-y", "30", "-c", str(cwd), command],
+                       check=True, env=env)
+
+    def screen(self) -> str:
+        return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True).stdout
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+
+    def wait_for(self, text: str, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} never appeared; the screen:\n{self.screen()}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+
+
+def test_tutor_in_tmux_from_map_to_a_check(make_workspace, tutor_home):
+    ws = make_workspace(solutions=False)
+    env = {**os.environ, "TUTOR_HOME": str(tutor_home), "TERM": "xterm-256color"}
+    term = Tmux(f"{sys.executable} -m tutor", ws.root, env)
+    try:
+        screen = term.wait_for("lessons passed")
+        assert "The edit-check loop" in screen and "Words to ids" in screen
+        term.keys("Enter")
+        term.wait_for("Lesson 1 · The edit-check loop")
+        term.keys("C-r")
+        screen = term.wait_for("checks pass")
+        assert "0 of 5 checks pass" in screen and "Not implemented yet" in screen
+        ws.file("warmup.py").write_text(ws.file("warmup.py").read_text().replace(
+            '    # Lesson 1: your code here (`tutor hint 1` helps).\n    raise NotImplementedError("softmax is not written yet (lesson 1: The edit-check loop)")',
+            "    if not scores:\n        return []\n    top = max(scores)\n    e = [math.exp(s - top) for s in scores]\n    return [x / sum(e) for x in e]"))
+        term.keys("C-r")
+        term.wait_for("All 5 checks pass")
+        term.keys("Escape")
+        screen = term.wait_for("1 of 14 lessons passed")
+        term.keys("C-q")
+        time.sleep(0.5)
+    finally:
+        term.close()

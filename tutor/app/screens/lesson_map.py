@@ -1,0 +1,92 @@
+"""The lesson map: parts and lessons, locked / open / passed, and the next one highlighted."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Label, OptionList, ProgressBar
+from textual.widgets.option_list import Option
+
+from tutor.engine.course import CHANGED, LOCKED, OPEN, PASSED
+
+STATE_MARKS = {PASSED: ("✓", "green"), CHANGED: ("~", "yellow"), OPEN: ("○", "cyan"), LOCKED: ("·", "dim")}
+
+
+class LessonMapScreen(Screen):
+    BINDINGS = [
+        Binding("enter", "open_lesson", "Open", show=True),
+        Binding("n", "open_next", "Next lesson"),
+        Binding("r", "refresh_map", "Refresh"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        with Vertical(id="map"):
+            yield Label(id="map-summary")
+            yield ProgressBar(id="map-progress", show_eta=False)
+            yield OptionList(id="lessons")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "tutor"
+        self.sub_title = "build a GPT from scratch"
+        self.refresh_map()
+        self.query_one(OptionList).focus()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_map()
+
+    def refresh_map(self) -> None:
+        course = self.app.course
+        states = course.states()
+        current = course.current().number
+        options: list[Option | None] = []
+        part = None
+        for lesson in course.lessons:
+            if lesson.part != part:
+                if part is not None:
+                    options.append(None)
+                part = lesson.part
+                options.append(Option(Text(course.registry.part_title(part), style="bold underline"), disabled=True))
+            state = states[lesson.number]
+            mark, style = STATE_MARKS[state]
+            label = Text.assemble((f" {mark} ", style), (f"{lesson.number:>2}  {lesson.title}", "bold" if lesson.number == current else ""))
+            if lesson.number == current:
+                label.append("  ← next", style="cyan")
+            label.append(f"   {'run' if lesson.kind == 'run' else state}", style="dim")
+            options.append(Option(label, id=f"lesson-{lesson.number}", disabled=state == LOCKED and not self.app.open_all))
+        lessons = self.query_one(OptionList)
+        highlighted = lessons.highlighted
+        lessons.clear_options()
+        lessons.add_options(options)
+        done = sum(s == PASSED for s in states.values())
+        self.query_one("#map-summary", Label).update(f"{done} of {len(states)} lessons passed · workspace {course.workspace.root.name}")
+        bar = self.query_one(ProgressBar)
+        bar.update(total=len(states), progress=done)
+        index = lessons.get_option_index(f"lesson-{current}")
+        lessons.highlighted = highlighted if highlighted is not None else index
+
+    def _open(self, number: int) -> None:
+        from tutor.app.screens.lesson import LessonScreen
+
+        self.app.push_screen(LessonScreen(self.app.course.lesson(number)))
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id:
+            self._open(int(event.option.id.split("-")[1]))
+
+    def action_open_lesson(self) -> None:
+        lessons = self.query_one(OptionList)
+        if lessons.highlighted is not None:
+            option = lessons.get_option_at_index(lessons.highlighted)
+            if option.id and not option.disabled:
+                self._open(int(option.id.split("-")[1]))
+
+    def action_open_next(self) -> None:
+        self._open(self.app.course.current().number)
+
+    def action_refresh_map(self) -> None:
+        self.refresh_map()
