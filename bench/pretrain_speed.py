@@ -13,7 +13,6 @@ Run: python bench/pretrain_speed.py [--preset tiny] [--steps 20] [--device cpu]
 from __future__ import annotations
 
 import argparse
-import math
 import time
 
 import torch

@@ -153,3 +153,46 @@ async def test_first_paint_imports_no_torch(stub_ws):
             "        print('torch' in sys.modules)\nasyncio.run(main())\n")
     out = subprocess.run([sys.executable, "-c", code, str(stub_ws.root)], capture_output=True, text=True, env={**os.environ}, timeout=120)
     assert out.stdout.strip().endswith("False"), out.stderr
+
+
+async def test_train_screen_runs_a_micro_config_to_the_end(make_workspace, runner, tutor_home):
+    from tutor.app.screens.train import TrainScreen
+
+    ws = make_workspace()
+    app = TutorApp(ws.root, runner=runner, open_all=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("t")
+        screen = app.screen
+        assert isinstance(screen, TrainScreen)
+        screen.extra_args = ["--skip-checks", "--set", "eval_every=20"]
+        screen.query_one("#preset").value = "micro"
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: "Done" in str(screen.query_one("#train-status").render()), timeout=120)
+        assert len(screen.losses) == 40 and len(screen.val_losses) == 2
+        assert screen.query_one("#train-progress").progress == 40
+        assert len(screen.query_one("#samples").lines) >= 2
+
+
+async def test_train_screen_stop_saves_and_resume_finishes(make_workspace, runner, tutor_home):
+    from tutor.app.screens.train import TrainScreen
+    from tutor.training import checkpoint as ckpt
+    from tutor.training.pretrain import run_dir
+
+    ws = make_workspace()
+    app = TutorApp(ws.root, runner=runner, open_all=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("t")
+        screen = app.screen
+        assert isinstance(screen, TrainScreen)
+        screen.extra_args = ["--skip-checks", "--set", "eval_every=1000", "--max-steps", "3000"]
+        screen.query_one("#preset").value = "micro"
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: len(screen.losses) >= 5, timeout=120)
+        await pilot.press("ctrl+x")
+        await until(pilot, lambda: "Stopped" in str(screen.query_one("#train-status").render()), timeout=60)
+        stopped_at = ckpt.load(run_dir(ws) / "checkpoint.safetensors").step
+        assert 5 <= stopped_at < 3000
+        screen.extra_args = ["--skip-checks", "--max-steps", str(stopped_at + 10)]
+        await pilot.press("ctrl+u")
+        await until(pilot, lambda: "Done" in str(screen.query_one("#train-status").render()), timeout=120)
+    assert ckpt.load(run_dir(ws) / "checkpoint.safetensors").step == stopped_at + 10

@@ -19,6 +19,7 @@ class LessonMapScreen(Screen):
     BINDINGS = [
         Binding("enter", "open_lesson", "Open", show=True),
         Binding("n", "open_next", "Next lesson"),
+        Binding("t", "train", "Train"),
         Binding("r", "refresh_map", "Refresh"),
     ]
 
@@ -90,3 +91,13 @@ class LessonMapScreen(Screen):
 
     def action_refresh_map(self) -> None:
         self.refresh_map()
+
+    def action_train(self) -> None:
+        from tutor.app.screens.train import TrainScreen
+
+        course = self.app.course
+        if course.state(course.lesson(13)) == LOCKED and not self.app.open_all:
+            self.app.notify("Training uses your code from lessons 2-13: the train screen opens once lesson 12 passes.",
+                            severity="warning")
+            return
+        self.app.push_screen(TrainScreen())
