@@ -80,6 +80,21 @@ def data_download(name: Annotated[str, typer.Argument(help="What to download (se
                   f"Train on it: tutor train pretrain --corpus {path}")
 
 
+@data_app.command("import")
+def data_import(path: Annotated[Path, typer.Argument(help="The UCI SMS Spam Collection zip, or its label<TAB>text file.")]) -> None:
+    """Import the SMS Spam Collection from a file (for a workshop without network)."""
+    from tutor.data.sms import SmsDataError, import_file, label_counts, load, split
+
+    try:
+        report = import_file(path)
+    except SmsDataError as exc:
+        _die(str(exc), code=1)
+    console.print(report.summary(), soft_wrap=True)
+    parts = split(load())
+    sizes = ", ".join(f"{name} {len(rows):,} ({label_counts(rows)['spam']} spam)" for name, rows in parts.items())
+    console.print(f"Balanced splits (seed 123): {sizes}")
+
+
 @data_app.command("sources")
 def data_sources() -> None:
     """What `tutor data download` can fetch."""

@@ -29,15 +29,6 @@ def mutant(lesson: int, name: str, file: str, *edits: tuple[str, str], expect: s
 
 
 def all_mutants() -> list[Mutant]:
-    from tests.mutants import lessons_01_04
+    from tests.mutants import lessons_01_04, lessons_05_13, lessons_15_16
 
-    found: list[Mutant] = []
-    for module in (lessons_01_04,):
-        found.extend(module.MUTANTS)
-    try:
-        from tests.mutants import lessons_05_13
-    except ImportError:
-        pass
-    else:
-        found.extend(lessons_05_13.MUTANTS)
-    return found
+    return [m for module in (lessons_01_04, lessons_05_13, lessons_15_16) for m in module.MUTANTS]
