@@ -141,3 +141,7 @@ def test_tiny_preset_reaches_the_lesson_14_milestone(solved, runner):
     result = runner.check(ws, LESSON_14)
     assert result.status == "passed", [c.message for c in result.checks]
     assert "nats per character" in result.checks[1].message
+    # Then the offline rest of the path: fine-tune on the practice set, and chat.
+    tutor("train", "classify", "--data", "sms-demo", cwd=ws.root, env=env, timeout=1800)
+    chat = tutor("chat", cwd=ws.root, env=env, input="URGENT! You have won a prize. Call now\n")
+    assert chat.stdout.count("> spam") + chat.stdout.count("> ham") == 1

@@ -293,11 +293,12 @@ def main() -> None:
 
 
 # Commands for data, training and generation live in their own module.
-from tutor.cli_train import data_app, generate, train_app  # noqa: E402
+from tutor.cli_train import chat, data_app, generate, train_app  # noqa: E402
 
 app.add_typer(data_app, name="data")
 app.add_typer(train_app, name="train")
 app.command("generate")(generate)
+app.command("chat")(chat)
 
 
 if __name__ == "__main__":

@@ -190,6 +190,103 @@ def pretrain(
     say("Try it: tutor generate --prompt \"The \"   ·   then: tutor check 14")
 
 
+@train_app.command("classify")
+def classify(
+    from_: Annotated[Optional[Path], typer.Option("--from", help="Pretrained checkpoint (default: this workspace's last pretraining run).")] = None,
+    data: Annotated[str, typer.Option(help="sms-spam (imported) or sms-demo (the synthetic practice set).")] = "sms-spam",
+    full: Annotated[bool, typer.Option("--full", help="The full, unbalanced data instead of the book's balanced split.")] = False,
+    epochs: Annotated[int, typer.Option(min=1)] = 4,
+    trainable_blocks: Annotated[int, typer.Option(help="Blocks to fine-tune from the top; -1 trains everything.")] = 1,
+    adapt: Annotated[int, typer.Option(help="Steps of continued pretraining on the training messages first.", min=0)] = 0,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
+    scratch: Annotated[bool, typer.Option("--scratch", help="Start from random weights (to see what pretraining is worth).")] = False,
+    json_lines: Annotated[bool, typer.Option("--json", help="Print events as JSON lines.")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="Run folder (default: in the user data folder, per workspace).")] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Fine-tune your pretrained GPT into a spam classifier (your lessons 15-16 code)."""
+    from tutor.data.sms import SmsDataError
+    from tutor.training.checkpoint import CheckpointError
+    from tutor.training.classify import ClassifierTrainer, ClassifySettings
+    from tutor.training.learner import LearnerCodeError
+    from tutor.training.pretrain import run_dir
+
+    course = _course(workspace)
+    settings = ClassifySettings(data=data, balanced=not full, epochs=epochs, trainable_blocks=trainable_blocks,
+                                adapt_steps=adapt, lr=lr)
+    say = err.print if json_lines else console.print
+
+    def on_event(event: dict) -> None:
+        if json_lines:
+            print(json.dumps(event), flush=True)
+        elif event["event"] == "start":
+            say(f"{event['data']}: {event['train']} training, {event['val']} validation, {event['test']} test messages; "
+                f"rows of {event['max_length']} tokens")
+        elif event["event"] == "epoch":
+            say(f"epoch {event['epoch']}: train accuracy {event['train_accuracy']:.1%}, validation {event['val_accuracy']:.1%}")
+
+    trainer = ClassifierTrainer(course.workspace, settings, from_ or run_dir(course.workspace) / "checkpoint.safetensors",
+                                out or run_dir(course.workspace, "classify"), from_scratch=scratch, on_event=on_event, log=say)
+    try:
+        with console.status("Fine-tuning…") if not json_lines else nullcontext():
+            done = trainer.run()
+    except (SmsDataError, CheckpointError, LearnerCodeError) as exc:
+        _die(str(exc), code=1)
+    t = done["test"]
+    say(f"Test accuracy {t['accuracy']:.1%} (spam precision {t['precision']:.1%}, recall {t['recall']:.1%}, F1 {t['f1']:.3f}); "
+        f"best validation {done['val_accuracy']:.1%}. Checkpoint: {done['checkpoint']}")
+    say("Talk to it: tutor chat   ·   then: tutor check 17")
+
+
+def chat(
+    generate_mode: Annotated[bool, typer.Option("--generate", help="Complete text with the pretrained model instead.")] = False,
+    checkpoint: Annotated[Optional[Path], typer.Option(help="A classifier checkpoint (default: this workspace's last one).")] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Type a message, get spam or ham with its probability and the tokens that decided it. Ctrl-D leaves."""
+    from rich.text import Text
+
+    from tutor.chat import SpamChat
+    from tutor.training.checkpoint import CheckpointError
+    from tutor.training.generation import load_for_generation
+    from tutor.training.learner import LearnerCodeError
+    from tutor.training.pretrain import run_dir
+
+    try:
+        import readline  # noqa: F401 - arrow keys and history for input()
+    except ImportError:  # pragma: no cover - Windows
+        pass
+    course = _course(workspace)
+    try:
+        with console.status("Loading your model…"):
+            if generate_mode:
+                writer = load_for_generation(course.workspace, checkpoint or run_dir(course.workspace) / "checkpoint.safetensors")
+            else:
+                bot = SpamChat(course.workspace, checkpoint or run_dir(course.workspace, "classify") / "classifier.safetensors")
+    except (CheckpointError, LearnerCodeError) as exc:
+        _die(f"{exc}", code=1)
+    console.print("Type a message and press Enter; Ctrl-D leaves." if not generate_mode else "Type the start of a text; Ctrl-D leaves.")
+    while True:
+        try:
+            text = input("> " if not generate_mode else "… ")
+        except (EOFError, KeyboardInterrupt):
+            console.print()
+            break
+        if not text.strip():
+            continue
+        if generate_mode:
+            console.print(Text(text, style="bold") + Text(writer.complete(text, max_new_tokens=60)))
+            continue
+        v = bot.classify(text)
+        line = Text(f"{v.label} ", style="bold red" if v.label == "spam" else "bold green")
+        line.append(f"{v.probability:.1%}", style="bold")
+        line.append("   pushed by: ", style="dim")
+        for token, push in v.pushes:
+            line.append(repr(token), style="red" if push > 0 else "green")
+            line.append(f" {push:+.2f}  ", style="dim")
+        console.print(line)
+
+
 def generate(
     prompt: Annotated[str, typer.Option(help="The text to continue.")] = "The ",
     max_new_tokens: Annotated[int, typer.Option(help="How many tokens to add.", min=1)] = 60,

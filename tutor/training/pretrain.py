@@ -12,24 +12,21 @@ was stopped and resumed follows the same loss curve as one that never stopped.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from tutor.data.corpus import Corpus
-from tutor.engine.atomic import write_text_atomic
 from tutor.engine.paths import data_home
 from tutor.engine.workspace import Workspace
 from tutor.training import checkpoint as ckpt
 from tutor.training.learner import LearnerCodeError, explain, import_learner
 from tutor.training.presets import Settings
+from tutor.training.runlog import Event, RunLog
 from tutor.training.tokens import encode_cached, train_tokenizer
 
-Event = dict[str, Any]
 
 
 class TrainingError(Exception):
@@ -88,7 +85,6 @@ class Pretrainer:
     resume: bool = False
     on_event: Callable[[Event], None] = lambda event: None
     log: Callable[[str], None] = print
-    started: float = field(default_factory=time.monotonic)
 
     @property
     def checkpoint_path(self) -> Path:
@@ -100,24 +96,7 @@ class Pretrainer:
 
     # -- events --
     def emit(self, event: Event) -> None:
-        event = {"time": round(time.monotonic() - self.started, 3), **event}
-        with open(self.metrics_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(event) + "\n")
-        self.on_event(event)
-
-    def _truncate_metrics(self, step: int) -> None:
-        """On resume, forget the events after the checkpoint: they will happen again."""
-        if not self.metrics_path.exists():
-            return
-        kept = []
-        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue  # a line cut short by a kill
-            if event.get("step", 0) <= step and event.get("event") not in ("done", "interrupted", "error"):
-                kept.append(line)
-        write_text_atomic(self.metrics_path, "".join(k + "\n" for k in kept))
+        self._log.emit(event)
 
     # -- the run --
     def run(self) -> Event:
@@ -127,6 +106,7 @@ class Pretrainer:
         self.device = pick_device(self.device)
         self.precision = pick_precision(self.precision, self.device)
         self.out.mkdir(parents=True, exist_ok=True)
+        self._log = RunLog(self.metrics_path, self.on_event)
         gpt = import_learner(self.workspace, "gpt")
         train = import_learner(self.workspace, "train")
         tokenizer = import_learner(self.workspace, "tokenizer")
@@ -142,7 +122,7 @@ class Pretrainer:
             import tiktoken
 
             encoding = tiktoken.Encoding("learner", pat_str=tokenizer.SPLIT_PATTERN, mergeable_ranks=ranks, special_tokens=specials)
-            self._truncate_metrics(resumed.step)
+            self._log.truncate(resumed.step)
             self.log(f"Resuming from step {resumed.step} of {s.max_steps}")
         else:
             self.metrics_path.unlink(missing_ok=True)

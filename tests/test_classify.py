@@ -1,0 +1,58 @@
+"""Fine-tuning and chat with the learner's code, offline on the practice set."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from tests.test_pretrain import MICRO, tutor
+from tutor.engine.lessons import load_registry
+
+LESSON_17 = load_registry().get(17)
+
+
+@pytest.fixture
+def pretrained(make_workspace, tutor_home):
+    ws = make_workspace()
+    env = {**os.environ, "TUTOR_HOME": str(tutor_home), "PYTHONUNBUFFERED": "1"}
+    tutor("train", "pretrain", *MICRO, cwd=ws.root, env=env)
+    return ws, env
+
+
+def test_classify_then_chat_then_lesson_17_recounts_the_same_accuracy(pretrained, runner):
+    ws, env = pretrained
+    run = tutor("train", "classify", "--data", "sms-demo", "--epochs", "2", "--json", cwd=ws.root, env=env)
+    events = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [e["event"] for e in events if e["event"] in ("start", "epoch", "done")] == ["start", "epoch", "epoch", "done"]
+    done = events[-1]
+    assert 0 <= done["test"]["accuracy"] <= 1 and {"precision", "recall", "f1"} <= set(done["test"])
+    chat = tutor("chat", cwd=ws.root, env=env, input="WINNER!! Claim your prize now\nsee you at the gym\n")
+    answers = [line for line in chat.stdout.splitlines() if line.startswith("> ") and len(line.split()) > 1]
+    assert len(answers) == 2 and all(a.split()[1] in ("spam", "ham") and "%" in a for a in answers)
+    result = runner.check(ws, LESSON_17)
+    assert result.checks[0].status == "passed"
+    text = result.checks[1].message
+    right, total = int(text.split()[0]), int(text.split()[2])
+    from tutor.data import sms
+
+    assert total == len(sms.split(sms.demo_messages())["test"]) == done["test_size"]
+    assert right / total == pytest.approx(done["test"]["accuracy"])  # the same answers, counted twice
+
+
+def test_lesson_17_without_a_checkpoint(runner, make_workspace):
+    result = runner.check(make_workspace(), LESSON_17)
+    assert result.status == "failed" and "No classifier checkpoint yet" in result.checks[0].message
+
+
+def test_classify_without_data_names_the_import_command(pretrained):
+    ws, env = pretrained
+    run = tutor("train", "classify", cwd=ws.root, env=env, check=False)
+    assert run.returncode == 1 and "tutor data import FILE" in " ".join(run.stderr.split())
+
+
+def test_chat_without_a_classifier(make_workspace, tutor_home):
+    ws = make_workspace()
+    run = tutor("chat", cwd=ws.root, env={**os.environ, "TUTOR_HOME": str(tutor_home)}, check=False, input="")
+    assert run.returncode == 1 and "no checkpoint" in run.stderr

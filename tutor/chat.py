@@ -1,0 +1,57 @@
+"""Chat with the classifier: a verdict, its probability, and the tokens that pushed it.
+
+Attribution is leave-one-token-out: each token is removed in turn and the change
+in P(spam) is that token's push (towards spam if removing it lowers P(spam)).
+It needs one forward pass per token, which for an SMS is a few dozen: instant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tutor.engine.workspace import Workspace
+from tutor.training import checkpoint as ckpt
+from tutor.training.learner import import_learner
+
+
+@dataclass
+class Verdict:
+    label: str
+    probability: float
+    p_spam: float
+    pushes: list[tuple[str, float]]  # (token text, change in P(spam) it causes), strongest first
+
+
+class SpamChat:
+    def __init__(self, workspace: Workspace, path: Path) -> None:
+        import tiktoken
+
+        from tutor.training.classify import build_classifier
+
+        checkpoint = ckpt.load(path)
+        if "classify" not in checkpoint.header:
+            raise ckpt.CheckpointError(f"{path} is not a classifier checkpoint (train one with `tutor train classify`)")
+        self.clf = import_learner(workspace, "classifier")
+        self.model = build_classifier(workspace, checkpoint)
+        self.encoding = tiktoken.Encoding("learner", pat_str=import_learner(workspace, "tokenizer").SPLIT_PATTERN,
+                                          mergeable_ranks=checkpoint.ranks(), special_tokens=checkpoint.special_tokens)
+        info = checkpoint.header["classify"]
+        self.max_length, self.pad = info["max_length"], info["pad_token_id"]
+
+    def _p_spam(self, ids: list[int]) -> float:
+        import torch
+
+        with torch.no_grad():
+            logits = self.clf.class_logits(self.model, torch.tensor([ids or [self.pad]]), self.pad)
+        return torch.softmax(logits, -1)[0, 1].item()
+
+    def classify(self, text: str, top: int = 5) -> Verdict:
+        from tutor.training.classify import Tokenizer
+
+        label, probability = self.clf.classify(text, self.model, Tokenizer(self.encoding), "cpu", self.max_length, self.pad)
+        ids = self.encoding.encode_ordinary(text)[: self.max_length]
+        p = self._p_spam(ids)
+        pushes = [(self.encoding.decode([ids[i]]), p - self._p_spam(ids[:i] + ids[i + 1 :])) for i in range(len(ids))]
+        pushes.sort(key=lambda item: abs(item[1]), reverse=True)
+        return Verdict(label, probability, p, pushes[:top])

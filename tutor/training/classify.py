@@ -1,0 +1,182 @@
+"""Fine-tuning the pretrained GPT into a spam classifier, with the learner's own code.
+
+From the learner's `model/`: GPTModel (lesson 10), SpamDataset (15), and
+last_token_index, make_classifier, class_logits, calc_accuracy_loader (16); with
+`--adapt`, also train_step (13) to continue pretraining on the unlabelled
+training messages first. The tutor supplies the data splits, the optimizer, the
+loop and the checkpoints: the best one by validation accuracy is kept, and the
+test split is measured once, at the end.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tutor.data import sms
+from tutor.engine.workspace import Workspace
+from tutor.training import checkpoint as ckpt
+from tutor.training.learner import LearnerCodeError, explain, import_learner
+from tutor.training.runlog import Event, RunLog
+
+
+@dataclass(frozen=True)
+class ClassifySettings:
+    data: str = sms.DATASET  # or sms.DEMO, the practice set
+    balanced: bool = True
+    epochs: int = 4
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 0.1
+    trainable_blocks: int = 1
+    adapt_steps: int = 0  # continued pretraining on the training messages, before fine-tuning
+    seed: int = 123
+
+
+class Tokenizer:
+    """The learner's ranks through tiktoken, with the `.encode` that SpamDataset expects."""
+
+    def __init__(self, encoding) -> None:
+        self.encoding = encoding
+
+    def encode(self, text: str) -> list[int]:
+        return self.encoding.encode_ordinary(text)
+
+
+def spam_f1(predictions: list[int], labels: list[int]) -> dict[str, float]:
+    tp = sum(p == 1 and y == 1 for p, y in zip(predictions, labels))
+    fp = sum(p == 1 and y == 0 for p, y in zip(predictions, labels))
+    fn = sum(p == 0 and y == 1 for p, y in zip(predictions, labels))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    accuracy = sum(p == y for p, y in zip(predictions, labels)) / len(labels) if labels else math.nan
+    return {"accuracy": accuracy, "precision": precision, "recall": recall, "f1": f1}
+
+
+def build_classifier(workspace: Workspace, checkpoint: ckpt.Checkpoint):
+    """The learner's GPTModel turned into a classifier and loaded from a classifier checkpoint."""
+    gpt, clf = import_learner(workspace, "gpt"), import_learner(workspace, "classifier")
+    model = gpt.GPTModel(checkpoint.model_cfg)
+    clf.make_classifier(model, 2, trainable_blocks=checkpoint.header["classify"]["trainable_blocks"])
+    ckpt.load_into(model, checkpoint)
+    return model.eval()
+
+
+def predictions(model, clf, rows, pad: int, batch_size: int = 32) -> list[int]:
+    import torch
+
+    out: list[int] = []
+    with torch.no_grad():
+        for i in range(0, len(rows), batch_size):
+            x = torch.stack([rows[j][0] for j in range(i, min(i + batch_size, len(rows)))])
+            out.extend(clf.class_logits(model, x, pad).argmax(dim=-1).tolist())
+    return out
+
+
+@dataclass
+class ClassifierTrainer:
+    workspace: Workspace
+    settings: ClassifySettings
+    pretrained: Path | None  # None: from scratch (random weights), to compare
+    out: Path
+    from_scratch: bool = False  # random weights with the pretrained run's tokenizer and shape, to compare
+    on_event: Callable[[Event], None] = lambda event: None
+    log: Callable[[str], None] = print
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out / "classifier.safetensors"
+
+    def run(self) -> Event:
+        import tiktoken
+        import torch
+        import torch.nn.functional as F
+        from torch.utils.data import DataLoader
+
+        s = self.settings
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "metrics.jsonl").unlink(missing_ok=True)
+        log = RunLog(self.out / "metrics.jsonl", self.on_event)
+        gpt, clf = import_learner(self.workspace, "gpt"), import_learner(self.workspace, "classifier")
+        tokenizer_module, train = import_learner(self.workspace, "tokenizer"), import_learner(self.workspace, "train")
+        if self.pretrained is None or not Path(self.pretrained).exists():
+            raise ckpt.CheckpointError(f"no pretrained checkpoint at {self.pretrained}: run `tutor train pretrain` first")
+        base = ckpt.load(self.pretrained)
+        encoding = tiktoken.Encoding("learner", pat_str=tokenizer_module.SPLIT_PATTERN, mergeable_ranks=base.ranks(),
+                                     special_tokens=base.special_tokens)
+        pad = encoding.eot_token
+        parts = sms.split(sms.load(s.data), seed=s.seed, balanced=s.balanced)
+        tok = Tokenizer(encoding)
+        context = base.model_cfg["context_length"]
+        longest = max(len(tok.encode(text)) for _, text in parts["train"])
+        max_length = min(longest, context)
+        try:
+            datasets = {name: clf.SpamDataset([t for _, t in rows], [y for y, _ in rows], tok, max_length, pad_token_id=pad)
+                        for name, rows in parts.items()}
+        except Exception as exc:  # noqa: BLE001
+            raise LearnerCodeError(f"SpamDataset failed: {explain(exc)}") from None
+        torch.manual_seed(s.seed)
+        model = gpt.GPTModel(base.model_cfg)
+        if not self.from_scratch:
+            ckpt.load_into(model, base)
+        log.emit({"event": "start", "data": s.data, "train": len(parts["train"]), "val": len(parts["val"]),
+                  "test": len(parts["test"]), "max_length": max_length, "settings": asdict(s)})
+        if s.adapt_steps:
+            self._adapt(model, train, parts["train"], encoding, context, log)
+        try:
+            clf.make_classifier(model, 2, trainable_blocks=s.trainable_blocks)
+        except Exception as exc:  # noqa: BLE001
+            raise LearnerCodeError(f"make_classifier failed: {explain(exc)}") from None
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(trainable, lr=s.lr, weight_decay=s.weight_decay)
+        loader = DataLoader(datasets["train"], batch_size=s.batch_size, shuffle=True, drop_last=True,
+                            generator=torch.Generator().manual_seed(s.seed))
+        val_loader = DataLoader(datasets["val"], batch_size=32)
+        header = {"model_cfg": base.model_cfg, "tokenizer": base.header["tokenizer"], "step": 0,
+                  "classify": {**asdict(s), "max_length": max_length, "pad_token_id": pad,
+                               "pretrained": str(self.pretrained), "messages": len(sms.load(s.data))}}
+        best, step = -1.0, 0
+        for epoch in range(1, s.epochs + 1):
+            model.train()
+            for x, y in loader:
+                optimizer.zero_grad()
+                loss = F.cross_entropy(clf.class_logits(model, x, pad), y)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+                optimizer.step()
+                step += 1
+                log.emit({"event": "step", "step": step, "epoch": epoch, "loss": round(loss.item(), 5)})
+            train_acc = clf.calc_accuracy_loader(DataLoader(datasets["train"], batch_size=32), model, "cpu", pad, num_batches=10)
+            val_acc = clf.calc_accuracy_loader(val_loader, model, "cpu", pad)
+            log.emit({"event": "epoch", "epoch": epoch, "step": step, "train_accuracy": train_acc, "val_accuracy": val_acc})
+            if val_acc > best:
+                best = val_acc
+                ckpt.save(self.checkpoint_path, {**header, "step": step, "epoch": epoch, "val_accuracy": val_acc}, model)
+        best_model = build_classifier(self.workspace, ckpt.load(self.checkpoint_path))
+        rows = [datasets["test"][i] for i in range(len(datasets["test"]))]
+        scores = spam_f1(predictions(best_model, clf, rows, pad), [int(r[1]) for r in rows])
+        done = {"event": "done", "val_accuracy": best, "test": scores, "test_size": len(rows), "checkpoint": str(self.checkpoint_path)}
+        log.emit(done)
+        return done
+
+    def _adapt(self, model, train, rows, encoding, context: int, log: RunLog) -> None:
+        """Continue pretraining on the training messages (unlabelled), with the learner's train_step."""
+        import torch
+
+        ids: list[int] = []
+        for _, text in rows:
+            ids.extend(encoding.encode_ordinary(text) + [encoding.eot_token])
+        data = torch.tensor(ids)
+        n = (len(data) - 1) // context
+        optimizer = torch.optim.AdamW(model.parameters(), lr=self.settings.lr / 3, weight_decay=0.1)
+        generator = torch.Generator().manual_seed(self.settings.seed)
+        model.train()
+        for step in range(1, self.settings.adapt_steps + 1):
+            starts = torch.randint(0, n, (self.settings.batch_size,), generator=generator) * context
+            x = torch.stack([data[i : i + context] for i in starts])
+            y = torch.stack([data[i + 1 : i + context + 1] for i in starts])
+            loss = train.train_step(model, optimizer, x, y, "cpu", max_grad_norm=1.0)
+            log.emit({"event": "adapt", "step": step, "loss": round(float(loss), 5)})
