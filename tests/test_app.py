@@ -196,3 +196,59 @@ async def test_train_screen_stop_saves_and_resume_finishes(make_workspace, runne
         await pilot.press("ctrl+u")
         await until(pilot, lambda: "Done" in str(screen.query_one("#train-status").render()), timeout=120)
     assert ckpt.load(run_dir(ws) / "checkpoint.safetensors").step == stopped_at + 10
+
+
+async def test_chat_screen_classifies_and_completes(make_workspace, runner, tutor_home):
+    import os
+    import subprocess
+    import sys
+
+    from tutor.app.screens.chat import ChatScreen
+
+    ws = make_workspace()
+    env = {**os.environ, "TUTOR_HOME": str(tutor_home)}
+    for args in (["train", "pretrain", "--preset", "micro", "--skip-checks"], ["train", "classify", "--data", "sms-demo", "--epochs", "1"]):
+        subprocess.run([sys.executable, "-m", "tutor", *args], cwd=ws.root, env=env, check=True, capture_output=True)
+    app = TutorApp(ws.root, runner=runner)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("c")
+        screen = app.screen
+        assert isinstance(screen, ChatScreen)
+        await pilot.press(*"WIN a prize now", "enter")
+        log = screen.query_one("#chat-log")
+        await until(pilot, lambda: len(log.lines) >= 2, timeout=60)
+        answer = "".join(seg.text for seg in log.lines[-1])
+        assert answer.startswith(("spam ", "ham ")) and "%" in answer and "pushes" in answer
+        await pilot.press("ctrl+g", *"The ", "enter")
+        texts = lambda: ["".join(seg.text for seg in line) for line in log.lines]  # noqa: E731
+        await until(pilot, lambda: any(t.startswith("you: The") for t in texts()) and len(texts()) > texts().index("you: The") + 1, timeout=60)
+        lines = texts()
+        assert lines[lines.index("you: The") + 1].startswith("The")
+
+
+async def test_chat_screen_without_a_classifier_says_what_to_do(make_workspace, runner):
+    app = TutorApp(make_workspace().root, runner=runner)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("c", *"hello", "enter")
+        log = app.screen.query_one("#chat-log")
+        await until(pilot, lambda: len(log.lines) >= 2, timeout=60)
+        assert "tutor train classify" in "".join("".join(s.text for s in line) for line in log.lines)
+
+
+async def test_killed_training_process_is_explained(make_workspace, runner, tutor_home):
+    import signal
+
+    from tutor.app.screens.train import TrainScreen
+
+    app = TutorApp(make_workspace().root, runner=runner, open_all=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("t")
+        screen = app.screen
+        assert isinstance(screen, TrainScreen)
+        screen.extra_args = ["--skip-checks", "--max-steps", "3000"]
+        screen.query_one("#preset").value = "micro"
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: len(screen.losses) >= 3, timeout=120)
+        screen.proc.send_signal(signal.SIGKILL)
+        await until(pilot, lambda: "ended" in str(screen.query_one("#train-status").render()), timeout=30)
+        assert "Resume" in str(screen.query_one("#train-status").render())

@@ -41,3 +41,12 @@ def test_lesson_code_pane(snap_compare, app):
 
 def test_solution_confirm_dialog(snap_compare, app):
     assert snap_compare(app, terminal_size=SIZE, press=["enter", "f7"])
+
+
+def test_train_screen(snap_compare, app):
+    app.open_all = True
+    assert snap_compare(app, terminal_size=SIZE, press=["t"])
+
+
+def test_chat_screen(snap_compare, app):
+    assert snap_compare(app, terminal_size=SIZE, press=["c"])

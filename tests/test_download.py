@@ -6,6 +6,7 @@ import hashlib
 import http.server
 import socket
 import threading
+from dataclasses import replace
 
 import pytest
 
@@ -71,3 +72,25 @@ def test_offline_retries_then_names_the_way_around():
 def test_the_verdict_source_is_pinned():
     s = download.SOURCES["the-verdict"]
     assert s.size == 20_479 and len(s.sha256) == 64
+
+
+def test_a_zip_is_verified_by_its_pinned_member(server, tmp_path):
+    import io
+    import zipfile
+
+    member = b"ham\tsee you soon\nspam\tWIN a prize now\n"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr("readme.txt", "about")
+        z.writestr("SMSSpamCollection", member)
+    (tmp_path / "sms.zip").write_bytes(buffer.getvalue())  # the server's folder is this test's tmp_path
+    zipped = replace(source(f"{server}/sms.zip", sha=hashlib.sha256(member).hexdigest()), filename="sms.zip", member="SMSSpamCollection", kind="sms")
+    assert fetch(zipped).name == "sms.zip"
+    wrong = replace(zipped, sha256="0" * 64, filename="sms2.zip")
+    with pytest.raises(DownloadError, match="checksum"):
+        fetch(wrong)
+
+
+def test_sms_source_pins_the_collection():
+    s = download.SOURCES["sms-spam"]
+    assert s.member == "SMSSpamCollection" and s.kind == "sms" and "tutor data import FILE" in s.offline_hint

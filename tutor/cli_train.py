@@ -62,9 +62,9 @@ def data_download(name: Annotated[str, typer.Argument(help="What to download (se
     if name not in SOURCES:
         _die(f"unknown download {name!r}; known: {', '.join(SOURCES)}")
     source = SOURCES[name]
-    with tqdm(total=source.size, unit="B", unit_scale=True, desc=name, file=sys.stderr) as bar:
+    with tqdm(total=source.size or None, unit="B", unit_scale=True, desc=name, file=sys.stderr) as bar:
         def progress(done: int, total: int) -> None:
-            bar.total = total
+            bar.total = total or None
             bar.update(done - bar.n)
 
         try:
@@ -72,6 +72,14 @@ def data_download(name: Annotated[str, typer.Argument(help="What to download (se
         except DownloadError as exc:
             bar.close()
             _die(str(exc), code=1)
+    if source.kind == "sms":
+        from tutor.data.sms import SmsDataError, import_file
+
+        try:
+            console.print(f"{name}: checksum verified. " + import_file(path).summary(), soft_wrap=True)
+        except SmsDataError as exc:
+            _die(str(exc), code=1)
+        return
     try:
         corpus = file_corpus(path, name=name, source=f"{source.description} ({source.licence}); {source.url}")
     except CorpusError as exc:
@@ -101,7 +109,9 @@ def data_sources() -> None:
     from tutor.data.download import SOURCES
 
     for s in SOURCES.values():
-        console.print(f"[bold]{s.name}[/bold]  {s.description}; {s.licence}; {s.size:,} bytes; sha256 {s.sha256[:16]}…")
+        size = f"{s.size:,} bytes" if s.size else "size not pinned"
+        pinned = f"sha256 of {s.member}" if s.member else "sha256"
+        console.print(f"[bold]{s.name}[/bold]  {s.description}; {s.licence}; {size}; {pinned} {s.sha256[:16]}…")
 
 
 def _ensure_lessons_pass(course, numbers) -> None:

@@ -28,11 +28,13 @@ class Source:
     name: str
     url: str
     sha256: str
-    size: int
+    size: int  # bytes, for the progress bar; 0 when unknown
     filename: str
     description: str
     licence: str
     offline_hint: str
+    kind: str = "corpus"  # "corpus": pretraining text; "sms": the SMS Spam Collection
+    member: str | None = None  # in a zip, the file whose SHA-256 is pinned
 
 
 SOURCES: dict[str, Source] = {
@@ -45,6 +47,18 @@ SOURCES: dict[str, Source] = {
         description='Edith Wharton, "The Verdict" (1908): the short story the book trains on first',
         licence="public domain",
         offline_hint="copy the-verdict.txt onto this machine and use: tutor train pretrain --corpus the-verdict.txt",
+    ),
+    "sms-spam": Source(
+        name="sms-spam",
+        url="https://archive.ics.uci.edu/static/public/228/sms+spam+collection.zip",
+        sha256="7d039a24a6083ed9ef0f806ebad56bbb976e3aeb8de05669173bfdc4996c239d",  # of SMSSpamCollection inside
+        size=0,  # the zip's size is not pinned; its member's checksum is
+        filename="sms+spam+collection.zip",
+        description="SMS Spam Collection v.1 (Almeida and Gómez Hidalgo, UCI, 2011): 5,574 labelled messages",
+        licence="CC BY 4.0",
+        offline_hint="copy the UCI zip (or its SMSSpamCollection file) onto this machine and use: tutor data import FILE",
+        kind="sms",
+        member="SMSSpamCollection",
     ),
 }
 
@@ -61,11 +75,25 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _pinned_hash(path: Path, source: Source) -> str:
+    """The SHA-256 that the source pins: of the file, or of one member of a zip."""
+    if source.member is None:
+        return sha256_of(path)
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = next((n for n in archive.namelist() if Path(n).name == source.member), None)
+            return hashlib.sha256(archive.read(name)).hexdigest() if name else "no " + source.member
+    except zipfile.BadZipFile:
+        return "not a zip file"
+
+
 def fetch(source: Source, *, retries: int = 3, timeout: float = 30.0,
           progress: Callable[[int, int], None] | None = None, wait: Callable[[float], None] = time.sleep) -> Path:
     """The verified file, downloaded if it is not here yet."""
     target = downloads_dir() / source.filename
-    if target.is_file() and sha256_of(target) == source.sha256:
+    if target.is_file() and _pinned_hash(target, source) == source.sha256:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
@@ -74,7 +102,7 @@ def fetch(source: Source, *, retries: int = 3, timeout: float = 30.0,
     for attempt in range(1, retries + 1):
         try:
             with urllib.request.urlopen(source.url, timeout=timeout) as response, open(partial, "wb") as out:
-                total = int(response.headers.get("Content-Length") or source.size)
+                total = int(response.headers.get("Content-Length") or source.size or 0)
                 done = 0
                 while block := response.read(1 << 16):
                     out.write(block)
@@ -93,7 +121,7 @@ def fetch(source: Source, *, retries: int = 3, timeout: float = 30.0,
     else:
         reason = getattr(last, "reason", last)
         raise DownloadError(f"could not reach {host} ({reason}); are you offline? Instead, {source.offline_hint}")
-    actual = sha256_of(partial)
+    actual = _pinned_hash(partial, source)
     if actual != source.sha256:
         partial.unlink(missing_ok=True)
         raise DownloadError(f"{source.name}: the download's checksum is {actual[:16]}…, expected {source.sha256[:16]}…; "

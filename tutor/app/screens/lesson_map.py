@@ -20,6 +20,7 @@ class LessonMapScreen(Screen):
         Binding("enter", "open_lesson", "Open", show=True),
         Binding("n", "open_next", "Next lesson"),
         Binding("t", "train", "Train"),
+        Binding("c", "chat", "Chat"),
         Binding("r", "refresh_map", "Refresh"),
     ]
 
@@ -91,6 +92,11 @@ class LessonMapScreen(Screen):
 
     def action_refresh_map(self) -> None:
         self.refresh_map()
+
+    def action_chat(self) -> None:
+        from tutor.app.screens.chat import ChatScreen
+
+        self.app.push_screen(ChatScreen())
 
     def action_train(self) -> None:
         from tutor.app.screens.train import TrainScreen

@@ -67,7 +67,7 @@ class TrainScreen(Screen):
                 yield Button("Resume", id="resume")
                 yield Button("Stop", id="stop", variant="error", disabled=True)
             yield Label("Pick a preset and press Start (ctrl+r). tiny takes about 5 minutes on a laptop CPU.", id="train-status")
-            yield ProgressBar(id="train-progress", show_eta=False)
+            yield ProgressBar(id="train-progress", show_eta=False, total=1)  # a total: no animation before a run
             yield Label("training loss", classes="dim")
             yield Sparkline([], id="train-curve")
             yield Label("held-out loss", classes="dim")
