@@ -3,7 +3,7 @@
 import torch
 
 from tutor.checks import assert_close, check, fail, learner
-from tutor.checks.torch_refs import (attention_mistakes, attention_reference, check_batch_independent,
+from tutor.checks.torch_refs import (check_dropout_modes, attention_mistakes, attention_reference, check_batch_independent,
                                      check_causal, expect_linear, expect_shape)
 
 
@@ -51,14 +51,8 @@ def lengths():
 
 @check("eval() turns dropout off; train() turns it on")
 def dropout_modes():
-    m = _make(4, 4, 8, 0.5)
-    x = torch.randn(2, 6, 4)
-    m.eval()
-    if not torch.equal(m(x), m(x)):
-        fail("in eval() mode two calls on the same input differ: use nn.Dropout, which is off in eval().")
-    m.train()
-    if torch.equal(m(x), m(x)):
-        fail("in train() mode with dropout=0.5 two calls gave the same output: is dropout applied?")
+    check_dropout_modes(_make(4, 4, 8, 0.5), torch.randn(2, 6, 4), "CausalAttention(dropout=0.5)",
+                        "is dropout applied to the attention weights?")
 
 
 @check("dropout acts on the attention weights, not on the output")

@@ -7,12 +7,11 @@ it changes nothing.
 """
 
 import math
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from tutor.checks import check, fail, learner
+from tutor.checks import check, fail, learner, run_checkpoint
 
 # The tiny preset reaches 1.30 nats per character in its default budget (docs/benchmarks.md),
 # and passes 1.5 around step 300 of 1,200: a margin for other machines, seeds and implementations.
@@ -20,23 +19,9 @@ THRESHOLD = 1.5  # nats per character of held-out text
 MAX_TOKENS = 40_000
 
 
-def _workspace():
-    from tutor.engine.workspace import Workspace
-
-    return Workspace(Path(learner("gpt").__file__).resolve().parents[1])
-
-
 def _checkpoint():
-    from tutor.training import checkpoint as ckpt
-    from tutor.training.pretrain import run_dir
-
-    path = run_dir(_workspace()) / "checkpoint.safetensors"
-    if not path.exists():
-        fail("No pretrained checkpoint yet. Train one: tutor train pretrain --preset tiny (about 5 minutes on a laptop CPU).")
-    try:
-        return ckpt.load(path)
-    except ckpt.CheckpointError as exc:
-        fail(f"Your checkpoint cannot be read: {exc}. Train again: tutor train pretrain --preset tiny")
+    return run_checkpoint("pretrain", "checkpoint.safetensors",
+                          "No pretrained checkpoint yet. Train one: tutor train pretrain --preset tiny (about 5 minutes on a laptop CPU).")
 
 
 @check("a checkpoint from the default corpus loads into your GPTModel")

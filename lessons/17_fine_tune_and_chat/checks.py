@@ -5,30 +5,20 @@ loads the checkpoint, re-creates the test split from the data and the seed the r
 used, and counts correct answers itself. The run's metrics file is never read.
 """
 
-from pathlib import Path
 
 import torch
 
-from tutor.checks import check, fail, learner
+from tutor.checks import check, fail, learner, run_checkpoint
 
 THRESHOLD = 0.90  # test accuracy; the default fine-tuning reaches 93-94% on the real data (docs/benchmarks.md)
 
 
 def _checkpoint():
-    from tutor.engine.workspace import Workspace
-    from tutor.training import checkpoint as ckpt
-    from tutor.training.pretrain import run_dir
-
-    path = run_dir(Workspace(Path(learner("gpt").__file__).resolve().parents[1]), "classify") / "classifier.safetensors"
-    if not path.exists():
-        fail("No classifier checkpoint yet. Fine-tune one: tutor train classify (about a minute; "
-             "--data sms-demo uses the practice set offline).")
-    try:
-        c = ckpt.load(path)
-    except ckpt.CheckpointError as exc:
-        fail(f"Your classifier checkpoint cannot be read: {exc}. Run tutor train classify again.")
+    c = run_checkpoint("classify", "classifier.safetensors",
+                       "No classifier checkpoint yet. Fine-tune one: tutor train classify (about a minute; "
+                       "--data sms-demo uses the practice set offline).")
     if "classify" not in c.header:
-        fail(f"{path} is not a classifier checkpoint.")
+        fail("Your classify run's checkpoint is not a classifier checkpoint. Run tutor train classify again.")
     return c
 
 

@@ -56,6 +56,25 @@ def learner(module: str) -> Any:
     return importlib.import_module(f"model.{module}")
 
 
+def run_checkpoint(kind: str, filename: str, missing: str) -> Any:
+    """The checkpoint of the learner's own run (`kind`: pretrain or classify), for the
+    run-milestone lessons; a failure that says how to make one when there is none."""
+    from pathlib import Path
+
+    from tutor.engine.workspace import Workspace
+    from tutor.training import checkpoint as ckpt
+    from tutor.training.pretrain import run_dir
+
+    workspace = Workspace(Path(learner("gpt").__file__).resolve().parents[1])
+    path = run_dir(workspace, kind) / filename
+    if not path.exists():
+        fail(missing)
+    try:
+        return ckpt.load(path)
+    except ckpt.CheckpointError as exc:
+        fail(f"Your checkpoint cannot be read: {exc}. {missing.split('. ', 1)[-1]}")
+
+
 # --- showing values -------------------------------------------------------
 
 

@@ -138,6 +138,16 @@ def check_causal(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, wh
             )
 
 
+def check_dropout_modes(module: nn.Module, x: torch.Tensor, what: str, train_hint: str) -> None:
+    """eval() must make dropout a no-op (two calls agree); train() must not (two calls differ)."""
+    module.eval()
+    if not torch.equal(module(x), module(x)):
+        fail(f"{what}: in eval() mode two calls on the same input differ: dropout must be off in eval() (nn.Dropout is).")
+    module.train()
+    if torch.equal(module(x), module(x)):
+        fail(f"{what}: in train() mode with dropout 0.5 two calls gave the same output: {train_hint}")
+
+
 def check_grads_reach(module: nn.Module, loss: torch.Tensor, what: str) -> None:
     module.zero_grad()
     loss.backward()
