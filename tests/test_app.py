@@ -252,3 +252,20 @@ async def test_killed_training_process_is_explained(make_workspace, runner, tuto
         screen.proc.send_signal(signal.SIGKILL)
         await until(pilot, lambda: "ended" in str(screen.query_one("#train-status").render()), timeout=30)
         assert "Resume" in str(screen.query_one("#train-status").render())
+
+
+async def test_every_screen_action_is_in_the_command_palette(make_workspace, runner):
+    from tutor.app.screens.chat import ChatScreen
+    from tutor.app.screens.train import TrainScreen
+
+    app = TutorApp(make_workspace().root, runner=runner, open_all=True)
+    async with app.run_test(size=SIZE) as pilot:
+        for open_key, kind in (("enter", LessonScreen), ("t", TrainScreen), ("c", ChatScreen)):
+            await pilot.press(open_key)
+            screen = app.screen
+            assert isinstance(screen, kind)
+            titles = {command.title for command in app.get_system_commands(screen)}
+            assert {b.description for b in screen.BINDINGS} <= titles
+            await pilot.press("escape")
+        titles = {command.title for command in app.get_system_commands(app.screen)}
+        assert {"Next lesson", "Train", "Chat"} <= titles

@@ -225,22 +225,35 @@ def classify(
     settings = ClassifySettings(data=data, balanced=not full, epochs=epochs, trainable_blocks=trainable_blocks,
                                 adapt_steps=adapt, lr=lr)
     say = err.print if json_lines else console.print
+    bar = None
 
     def on_event(event: dict) -> None:
+        nonlocal bar
         if json_lines:
             print(json.dumps(event), flush=True)
-        elif event["event"] == "start":
+            return
+        kind = event["event"]
+        if kind == "start":
+            from tqdm import tqdm
+
             say(f"{event['data']}: {event['train']} training, {event['val']} validation, {event['test']} test messages; "
                 f"rows of {event['max_length']} tokens")
-        elif event["event"] == "epoch":
-            say(f"epoch {event['epoch']}: train accuracy {event['train_accuracy']:.1%}, validation {event['val_accuracy']:.1%}")
+            bar = tqdm(total=event["steps"] + event["adapt_steps"], unit="step", dynamic_ncols=True, file=sys.stderr)
+        elif kind in ("step", "adapt") and bar:
+            bar.update(1)
+            bar.set_postfix(loss=f"{event['loss']:.3f}", stage="adapt" if kind == "adapt" else f"epoch {event.get('epoch')}")
+        elif kind == "epoch" and bar:
+            bar.write(f"epoch {event['epoch']}: train accuracy {event['train_accuracy']:.1%}, validation {event['val_accuracy']:.1%}")
+        elif kind == "done" and bar:
+            bar.close()
 
     trainer = ClassifierTrainer(course.workspace, settings, from_ or run_dir(course.workspace) / "checkpoint.safetensors",
                                 out or run_dir(course.workspace, "classify"), from_scratch=scratch, on_event=on_event, log=say)
     try:
-        with console.status("Fine-tuning…") if not json_lines else nullcontext():
-            done = trainer.run()
+        done = trainer.run()
     except (SmsDataError, CheckpointError, LearnerCodeError) as exc:
+        if bar:
+            bar.close()
         _die(str(exc), code=1)
     t = done["test"]
     say(f"Test accuracy {t['accuracy']:.1%} (spam precision {t['precision']:.1%}, recall {t['recall']:.1%}, F1 {t['f1']:.3f}); "

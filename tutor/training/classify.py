@@ -123,7 +123,8 @@ class ClassifierTrainer:
         if not self.from_scratch:
             ckpt.load_into(model, base)
         log.emit({"event": "start", "data": s.data, "train": len(parts["train"]), "val": len(parts["val"]),
-                  "test": len(parts["test"]), "max_length": max_length, "settings": asdict(s)})
+                  "test": len(parts["test"]), "max_length": max_length, "settings": asdict(s),
+                  "steps": s.epochs * (len(parts["train"]) // s.batch_size), "adapt_steps": s.adapt_steps})
         if s.adapt_steps:
             self._adapt(model, train, parts["train"], encoding, context, log)
         try:
