@@ -117,6 +117,7 @@ def check(
     seed: Annotated[Optional[int], typer.Option(help="Seed for the checks' random inputs (to replay a failure).")] = None,
     watch: Annotated[bool, typer.Option("--watch", help="Re-check whenever a lesson file is saved (Ctrl-C stops).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show passed checks and full tracebacks.")] = False,
+    runs: Annotated[bool, typer.Option("--runs/--no-runs", help="Check the run milestones (they need this machine's training runs).")] = True,
 ) -> None:
     """Run the checks. Exit 0 when every lesson checked passes, 1 otherwise."""
     import tempfile
@@ -155,9 +156,9 @@ def check(
             with console.status("Starting the check worker (importing torch)…"):
                 runner.start()
         while True:
-            if solutions:
-                # A run milestone measures a training run; the reference solution has none.
-                results = [course.check(runner, [l], seed=seed, record=False, on_result=progress)[0] if l.kind == "code"
+            if solutions or not runs:
+                # A run milestone measures a training run; the reference solution (or a handed-in workspace) has none here.
+                results = [course.check(runner, [l], seed=seed, record=record, on_result=progress)[0] if l.kind == "code"
                            else LessonResult(l.number, l.id, l.title, "not-run", message="a run milestone: it measures your own training run")
                            for l in chosen]
             elif chosen:
@@ -278,6 +279,47 @@ def reset(
     _confirm(f"{lesson.label}: restore the stubs of {names}?", yes)
     for rewrite in course.reset(number):
         _report_rewrite(course, rewrite)
+
+
+@app.command()
+def grade(
+    paths: Annotated[list[Path], typer.Argument(help="Workspaces, or folders that hold one workspace per student.")],
+    jobs: Annotated[int, typer.Option(help="Workspaces checked at once.", min=1)] = 2,
+    timeout: Annotated[float, typer.Option(help="Seconds allowed for one lesson's checks.", min=0.1)] = 10.0,
+    workspace_timeout: Annotated[float, typer.Option(help="Seconds allowed for one whole workspace.", min=1)] = 600.0,
+    csv_out: Annotated[Optional[Path], typer.Option("--csv", help="Write the grades as CSV.")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the grades as JSON.")] = None,
+) -> None:
+    """Grade a class: every workspace in its own process; a table, and CSV/JSON. Exit 0 when grading ran."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from tutor.engine.atomic import write_text_atomic
+    from tutor.engine.grading import grade as grade_all
+    from tutor.engine.grading import to_csv, to_json
+    from tutor.engine.lessons import load_registry
+    from tutor.render import MARKS
+
+    numbers = load_registry().numbers()
+    with console.status("Grading…"):
+        grades = grade_all(paths, jobs=jobs, timeout=timeout, workspace_timeout=workspace_timeout)
+    table = Table(box=None, padding=(0, 1, 0, 0))
+    table.add_column("student", no_wrap=True, min_width=10)
+    for n in numbers:
+        table.add_column(str(n), justify="center", no_wrap=True)
+    table.add_column("passed", justify="right", no_wrap=True)
+    table.add_column("note", style="dim", overflow="fold")
+    for g in grades:
+        cells = [Text(MARKS.get(g.lessons.get(n, ""), ("", ""))[0], style=MARKS.get(g.lessons.get(n, ""), ("", ""))[1]) for n in numbers]
+        graded = sum(s != "not-run" for s in g.lessons.values())
+        table.add_row(g.student, *cells, f"{g.passed}/{graded}" if g.status == "graded" else g.status, g.message)
+    console.print(table)
+    console.print("✓ passed  ✗ failed  ! could not finish (time limit, crash, syntax error)  · locked or not run "
+                  "(run milestones are checked on the learner's own machine)", style="dim")
+    if csv_out:
+        write_text_atomic(csv_out, to_csv(grades, numbers))
+    if json_out:
+        write_text_atomic(json_out, to_json(grades))
 
 
 def _report_rewrite(course, rewrite) -> None:

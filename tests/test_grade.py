@@ -1,0 +1,47 @@
+"""`tutor grade` over a class of generated workspaces: each in its own process, within its limits."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+
+from typer.testing import CliRunner
+
+from tutor.cli import app
+from tutor.engine.stubs import generate_stubs, solution_files
+from tutor.engine.workspace import write_workspace
+
+
+def test_grading_twelve_workspaces(tmp_path):
+    solutions, stubs = solution_files(), generate_stubs()
+    klass = tmp_path / "class"
+    for i in range(4):  # complete
+        write_workspace(klass / f"complete-{i}", {"__init__.py": "", **solutions})
+    for i in range(4):  # stubs only
+        write_workspace(klass / f"stubbed-{i}", {"__init__.py": "", **stubs})
+    write_workspace(klass / "partial", {"__init__.py": "", **stubs, "warmup.py": solutions["warmup.py"], "tokenizer.py": solutions["tokenizer.py"]})
+    write_workspace(klass / "endless", {"__init__.py": "", **solutions, "warmup.py": "def softmax(scores):\n    while True:\n        pass\n"})
+    write_workspace(klass / "syntax", {"__init__.py": "", **solutions, "tokenizer.py": "def build_vocab(text:\n"})
+    (klass / "missing").mkdir()  # a student who handed in nothing
+    started = time.monotonic()
+    result = CliRunner().invoke(app, ["grade", str(klass), "--jobs", "2", "--timeout", "3", "--csv", str(tmp_path / "g.csv"),
+                                      "--json", str(tmp_path / "g.json")])
+    assert result.exit_code == 0, result.output
+    assert time.monotonic() - started < 400
+    grades = {g["student"]: g for g in json.loads((tmp_path / "g.json").read_text())}
+    assert len(grades) == 12
+    for i in range(4):
+        assert grades[f"complete-{i}"]["passed"] == 15  # lessons 14 and 17 are runs: not run here
+        assert grades[f"stubbed-{i}"]["lessons"]["1"] == "error" or grades[f"stubbed-{i}"]["lessons"]["1"] == "failed"
+        assert grades[f"stubbed-{i}"]["passed"] == 0
+    assert grades["partial"]["passed"] == 3 and grades["partial"]["lessons"]["4"] == "failed"
+    assert grades["endless"]["lessons"]["1"] == "error" and grades["endless"]["passed"] == 15 - 1
+    assert grades["syntax"]["lessons"]["2"] == "error" and grades["syntax"]["lessons"]["3"] == "error"
+    assert grades["missing"]["status"] == "missing"
+    rows = {r["student"]: r for r in csv.DictReader((tmp_path / "g.csv").open())}
+    assert {k: int(v["passed"]) for k, v in rows.items()} == {k: g["passed"] for k, g in grades.items()}
+    assert rows["endless"]["lesson_1"] == "error" and rows["missing"]["status"] == "missing"
+    table = " ".join(result.output.split())
+    assert "complete-0" in table and "15/15" in table and "missing" in table
+    assert grades["complete-0"]["lessons"]["14"] == "not-run"
