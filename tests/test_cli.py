@@ -94,6 +94,12 @@ def test_solutions_json(ws):
             assert set(c) == {"name", "status", "message"}
 
 
+def test_no_runs_checks_every_code_lesson(ws):
+    data = json.loads(run("check", "--no-runs", "--format", "json", "--workspace", ws).output)
+    assert [l["number"] for l in data["lessons"]] == load_registry().numbers()
+    assert {l["status"] for l in data["lessons"] if l["number"] in (14, 17)} == {"not-run"}
+
+
 def test_junit_is_valid_xml(ws):
     result = run("check", 4, "--format", "junit", "--workspace", ws)
     assert result.exit_code == 1

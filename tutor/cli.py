@@ -140,7 +140,7 @@ def check(
     else:
         course = _course(workspace)
     chosen = [_lesson(course, n) for n in (lessons or [])]
-    if all_ or (solutions and not chosen):
+    if all_ or ((solutions or not runs) and not chosen):
         chosen = list(course.lessons)
     text = format == Format.text
     record = not solutions
