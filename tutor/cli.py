@@ -123,7 +123,7 @@ def check(
     import tempfile
 
     from tutor.engine.course import Course
-    from tutor.engine.results import LessonResult, Report
+    from tutor.engine.results import Report
     from tutor.engine.runner import CheckRunner
     from tutor.engine.stubs import solution_files
     from tutor.engine.workspace import write_workspace
@@ -156,13 +156,10 @@ def check(
             with console.status("Starting the check worker (importing torch)…"):
                 runner.start()
         while True:
-            if solutions or not runs:
-                # A run milestone measures a training run; the reference solution (or a handed-in workspace) has none here.
-                results = [course.check(runner, [l], seed=seed, record=record, on_result=progress)[0] if l.kind == "code"
-                           else LessonResult(l.number, l.id, l.title, "not-run", message="a run milestone: it measures your own training run")
-                           for l in chosen]
-            elif chosen:
-                results = course.check(runner, chosen, seed=seed, record=record, on_result=progress)
+            if chosen:
+                # The reference solution has no training runs, so its run milestones are not run.
+                results = course.check(runner, chosen, seed=seed, record=record, include_runs=runs and not solutions,
+                                       on_result=progress)
             else:
                 results = course.check_in_order(runner, seed=seed, on_result=progress)
             report = Report(str(course.workspace.root), results)
@@ -310,7 +307,7 @@ def grade(
     table.add_column("passed", justify="right", no_wrap=True)
     table.add_column("note", style="dim", overflow="fold")
     for g in grades:
-        cells = [Text(MARKS.get(g.lessons.get(n, ""), ("", ""))[0], style=MARKS.get(g.lessons.get(n, ""), ("", ""))[1]) for n in numbers]
+        cells = [Text(*MARKS.get(g.lessons.get(n, ""), ("", ""))) for n in numbers]
         graded = sum(s != "not-run" for s in g.lessons.values())
         table.add_row(g.student, *cells, f"{g.passed}/{graded}" if g.status == "graded" else g.status, g.message)
     console.print(table)

@@ -56,9 +56,10 @@ def learner(module: str) -> Any:
     return importlib.import_module(f"model.{module}")
 
 
-def run_checkpoint(kind: str, filename: str, missing: str) -> Any:
+def run_checkpoint(kind: str, filename: str, remedy: str) -> Any:
     """The checkpoint of the learner's own run (`kind`: pretrain or classify), for the
-    run-milestone lessons; a failure that says how to make one when there is none."""
+    run-milestone lessons; a failure that says how to make one (`remedy`) when it is
+    missing or unreadable."""
     from pathlib import Path
 
     from tutor.engine.workspace import Workspace
@@ -67,12 +68,13 @@ def run_checkpoint(kind: str, filename: str, missing: str) -> Any:
 
     workspace = Workspace(Path(learner("gpt").__file__).resolve().parents[1])
     path = run_dir(workspace, kind) / filename
+    what = {"pretrain": "pretrained", "classify": "classifier"}.get(kind, kind)
     if not path.exists():
-        fail(missing)
+        fail(f"No {what} checkpoint yet. {remedy}")
     try:
         return ckpt.load(path)
     except ckpt.CheckpointError as exc:
-        fail(f"Your checkpoint cannot be read: {exc}. {missing.split('. ', 1)[-1]}")
+        fail(f"Your {what} checkpoint cannot be read: {exc}. {remedy}")
 
 
 # --- showing values -------------------------------------------------------

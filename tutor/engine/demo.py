@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from tutor.engine.lessons import Lesson
+from tutor.engine.paths import child_pythonpath
 from tutor.engine.workspace import Workspace
 
 BASE_MEMORY_MB = 1536  # the interpreter and torch itself
@@ -29,8 +30,7 @@ def run_demo(workspace: Workspace, lesson: Lesson, *, timeout: float = 120.0, me
     if script is None:
         return 2, f"Lesson {lesson.number} has no demo."
     env = dict(os.environ)
-    src_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(workspace.root), src_root, env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = child_pythonpath(str(workspace.root))
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.setdefault("PYTHONWARNINGS", "ignore")
 

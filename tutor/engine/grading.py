@@ -61,16 +61,10 @@ def grade_one(path: Path, timeout: float, workspace_timeout: float) -> Grade:
     return Grade(student, str(path), "graded", {l["number"]: l["status"] for l in report["lessons"]})
 
 
-def grade(paths: list[Path], *, jobs: int = 2, timeout: float = 10.0, workspace_timeout: float = 600.0,
-          on_grade=lambda g: None) -> list[Grade]:
+def grade(paths: list[Path], *, jobs: int = 2, timeout: float = 10.0, workspace_timeout: float = 600.0) -> list[Grade]:
     workspaces = find_workspaces(paths)
-    results: dict[Path, Grade] = {}
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(grade_one, w, timeout, workspace_timeout): w for w in workspaces}
-        for future, w in futures.items():
-            results[w] = future.result()
-            on_grade(results[w])
-    return [results[w] for w in workspaces]
+        return list(pool.map(lambda w: grade_one(w, timeout, workspace_timeout), workspaces))
 
 
 def to_csv(grades: list[Grade], numbers: list[int]) -> str:

@@ -18,6 +18,14 @@ def lessons_dir() -> Path:
     )
 
 
+def child_pythonpath(*first: str) -> str:
+    """PYTHONPATH for a child interpreter: `first`, then this package's source root, then
+    whatever was set, so that a child finds tutor also when it is not installed."""
+    import os
+
+    return os.pathsep.join(filter(None, [*first, str(_PKG.parent), os.environ.get("PYTHONPATH")]))
+
+
 def reference_dir() -> Path:
     return lessons_dir() / "reference"
 

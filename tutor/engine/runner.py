@@ -16,10 +16,9 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 from tutor.engine.lessons import Lesson
-from tutor.engine.paths import data_home
+from tutor.engine.paths import child_pythonpath, data_home
 from tutor.engine.results import LessonResult
 from tutor.engine.workspace import Workspace
 
@@ -61,8 +60,7 @@ class CheckRunner:
             assert self._proc
             return self._proc
         env = dict(os.environ)
-        src_root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [src_root, env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = child_pythonpath()
         env.setdefault("PYTHONWARNINGS", "ignore")
         proc = subprocess.Popen(
             [sys.executable, "-m", "tutor.engine.worker"],

@@ -108,7 +108,8 @@ class ClassifierTrainer:
         encoding = tiktoken.Encoding("learner", pat_str=tokenizer_module.SPLIT_PATTERN, mergeable_ranks=base.ranks(),
                                      special_tokens=base.special_tokens)
         pad = encoding.eot_token
-        parts = sms.split(sms.load(s.data), seed=s.seed, balanced=s.balanced)
+        messages = sms.load(s.data)
+        parts = sms.split(messages, seed=s.seed, balanced=s.balanced)
         tok = Tokenizer(encoding)
         context = base.model_cfg["context_length"]
         longest = max(len(tok.encode(text)) for _, text in parts["train"])
@@ -138,7 +139,7 @@ class ClassifierTrainer:
         val_loader = DataLoader(datasets["val"], batch_size=32)
         header = {"model_cfg": base.model_cfg, "tokenizer": base.header["tokenizer"], "step": 0,
                   "classify": {**asdict(s), "max_length": max_length, "pad_token_id": pad,
-                               "pretrained": str(self.pretrained), "messages": len(sms.load(s.data))}}
+                               "pretrained": str(self.pretrained), "messages": len(messages)}}
         best, step = -1.0, 0
         for epoch in range(1, s.epochs + 1):
             model.train()
