@@ -35,7 +35,9 @@ WorkspaceOpt = Annotated[Optional[Path], typer.Option("--workspace", "-w", help=
 
 
 def _die(message: str, code: int = USAGE) -> None:
-    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    from rich.markup import escape
+
+    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -53,10 +55,12 @@ def _course(workspace: Path | None):
 
 
 def _lesson(course, number: int):
+    from tutor.engine.course import NotInCourse
+
     try:
         return course.lesson(number)
-    except KeyError:
-        _die(f"there is no lesson {number}; lessons run from 1 to {len(course.lessons)} (see `tutor list`)")
+    except NotInCourse as exc:
+        _die(f"{exc} (see `tutor list`)")
 
 
 @app.callback(invoke_without_command=True)
@@ -72,16 +76,33 @@ def root(ctx: typer.Context, workspace: WorkspaceOpt = None) -> None:
 
 
 @app.command()
-def init(directory: Annotated[Path, typer.Argument(help="Folder for the new workspace (created if missing).")]) -> None:
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder for the new workspace (created if missing).")],
+    from_: Annotated[Optional[Path], typer.Option("--from", help="A workshop's settings file (a [course] table) to stamp into the workspace.")] = None,
+) -> None:
     """Make a fresh workspace: the stubs of every lesson in DIR/model/."""
-    from tutor.engine.stubs import generate_stubs
-    from tutor.engine.workspace import WorkspaceError, init_workspace
+    from tutor.engine.course import starting_files
+    from tutor.engine.lessons import load_registry
+    from tutor.engine.settings import CourseSettings, parse_settings, read_toml
+    from tutor.engine.workspace import MARKER_TEXT, WorkspaceError, init_workspace
 
+    registry = load_registry()
+    settings = CourseSettings()
     try:
-        ws = init_workspace(directory, {"__init__.py": "", **generate_stubs()})
+        if from_ is not None:
+            data = read_toml(from_)
+            if not isinstance(data.get("course"), dict):
+                _die(f"{from_} has no [course] table; write the settings under [course] (see `tutor init --help` "
+                     "and docs/workshop.md)")
+            settings = parse_settings(data["course"], registry.numbers(), str(from_))
+        marker = MARKER_TEXT if settings.is_default else MARKER_TEXT + "\n" + settings.to_toml(registry.numbers())
+        ws = init_workspace(directory, starting_files(settings, registry), marker=marker)
     except WorkspaceError as exc:
         _die(str(exc))
-    console.print(f"Workspace ready in [bold]{ws.root}[/bold]. Next:\n  cd {ws.root}\n  tutor show 1")
+    first = min(l.number for l in registry.lessons if settings.includes(l.number))
+    console.print(f"Workspace ready in [bold]{ws.root}[/bold]. Next:\n  cd {ws.root}\n  tutor show {first}")
+    if not settings.is_default:
+        console.print(f"[dim]Course settings from {from_} are in {ws.root / 'tutor.toml'}.[/dim]")
 
 
 @app.command("list")
@@ -113,7 +134,7 @@ def check(
     workspace: WorkspaceOpt = None,
     solutions: Annotated[bool, typer.Option("--solutions", help="Check the reference solutions (in a temporary workspace) instead.")] = False,
     format: Annotated[Format, typer.Option("--format", "-f", help="text, json or junit.")] = Format.text,
-    timeout: Annotated[float, typer.Option(help="Seconds allowed for one lesson's checks.", min=0.1)] = 10.0,
+    timeout: Annotated[Optional[float], typer.Option(help="Seconds allowed for one lesson's checks (default: the course's check_timeout, else 10).", min=0.1)] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed for the checks' random inputs (to replay a failure).")] = None,
     watch: Annotated[bool, typer.Option("--watch", help="Re-check whenever a lesson file is saved (Ctrl-C stops).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show passed checks and full tracebacks.")] = False,
@@ -151,17 +172,17 @@ def check(
 
             console.print(lesson_result(result, verbose=verbose))
 
-    with CheckRunner(timeout=timeout) as runner:
+    with CheckRunner() as runner:
         if text:
             with console.status("Starting the check worker (importing torch)…"):
                 runner.start()
         while True:
             if chosen:
                 # The reference solution has no training runs, so its run milestones are not run.
-                results = course.check(runner, chosen, seed=seed, record=record, include_runs=runs and not solutions,
-                                       on_result=progress)
+                results = course.check(runner, chosen, seed=seed, timeout=timeout, record=record,
+                                       include_runs=runs and not solutions, on_result=progress)
             else:
-                results = course.check_in_order(runner, seed=seed, on_result=progress)
+                results = course.check_in_order(runner, seed=seed, timeout=timeout, on_result=progress)
             report = Report(str(course.workspace.root), results)
             if format == Format.json:
                 print(report.to_json())
@@ -250,8 +271,14 @@ def solution(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Show a lesson's reference solution (after a confirmation)."""
+    from tutor.engine.course import SolutionsOff
+
     course = _course(workspace)
     lesson = _lesson(course, number)
+    try:
+        course.require_solutions()
+    except SolutionsOff as exc:
+        _die(str(exc), code=1)
     verb = "write the reference solution into your file" if apply else "see the reference solution"
     _confirm(f"{lesson.label}: {verb}? Trying the hints first (`tutor hint {number}`) teaches more.", yes)
     if apply:
@@ -332,12 +359,13 @@ def main() -> None:
 
 
 # Commands for data, training and generation live in their own module.
-from tutor.cli_train import chat, data_app, generate, train_app  # noqa: E402
+from tutor.cli_train import chat, data_app, generate, pack, train_app  # noqa: E402
 
 app.add_typer(data_app, name="data")
 app.add_typer(train_app, name="train")
 app.command("generate")(generate)
 app.command("chat")(chat)
+app.command("pack")(pack)
 
 
 if __name__ == "__main__":

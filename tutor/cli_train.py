@@ -56,8 +56,9 @@ def data_download(name: Annotated[str, typer.Argument(help="What to download (se
     """Download a public data set, check its SHA-256, and make it a corpus."""
     from tqdm import tqdm
 
-    from tutor.data.corpus import CorpusError, file_corpus
-    from tutor.data.download import SOURCES, DownloadError, fetch
+    from tutor.data.corpus import CorpusError
+    from tutor.data.download import SOURCES, DownloadError, fetch, install_download
+    from tutor.data.sms import SmsDataError
 
     if name not in SOURCES:
         _die(f"unknown download {name!r}; known: {', '.join(SOURCES)}")
@@ -72,27 +73,27 @@ def data_download(name: Annotated[str, typer.Argument(help="What to download (se
         except DownloadError as exc:
             bar.close()
             _die(str(exc), code=1)
-    if source.kind == "sms":
-        from tutor.data.sms import SmsDataError, import_file
-
-        try:
-            console.print(f"{name}: checksum verified. " + import_file(path).summary(), soft_wrap=True)
-        except SmsDataError as exc:
-            _die(str(exc), code=1)
-        return
     try:
-        corpus = file_corpus(path, name=name, source=f"{source.description} ({source.licence}); {source.url}")
-    except CorpusError as exc:
+        console.print(install_download(source, path), soft_wrap=True)
+    except (SmsDataError, CorpusError) as exc:
         _die(str(exc), code=1)
-    console.print(f"{name}: checksum verified; corpus with {corpus.train_chars:,} characters to train on. "
-                  f"Train on it: tutor train pretrain --corpus {path}")
 
 
 @data_app.command("import")
-def data_import(path: Annotated[Path, typer.Argument(help="The UCI SMS Spam Collection zip, or its label<TAB>text file.")]) -> None:
-    """Import the SMS Spam Collection from a file (for a workshop without network)."""
+def data_import(path: Annotated[Path, typer.Argument(help="A workshop kit (from `tutor pack`), the UCI SMS Spam Collection zip, or its label<TAB>text file.")]) -> None:
+    """Import a workshop kit or the SMS Spam Collection from a file (for a workshop without network)."""
+    from tutor.data.kit import KitError, is_kit, unpack
     from tutor.data.sms import SmsDataError, import_file, label_counts, load, split
 
+    if is_kit(path):
+        try:
+            with console.status(f"Importing the kit {path}…"):
+                lines = unpack(path)
+        except KitError as exc:
+            _die(str(exc), code=1)
+        for line in lines:
+            console.print(f"✓ {line}", soft_wrap=True)
+        return
     try:
         report = import_file(path)
     except SmsDataError as exc:
@@ -101,6 +102,32 @@ def data_import(path: Annotated[Path, typer.Argument(help="The UCI SMS Spam Coll
     parts = split(load())
     sizes = ", ".join(f"{name} {len(rows):,} ({label_counts(rows)['spam']} spam)" for name, rows in parts.items())
     console.print(f"Balanced splits (seed 123): {sizes}")
+
+
+def pack(
+    out: Annotated[Path, typer.Argument(help="The kit to write, e.g. workshop-kit.zip.")],
+    corpus: Annotated[Optional[list[Path]], typer.Option("--corpus", help="A UTF-8 text file to pretrain on (repeatable).")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option(help="A pretrained checkpoint for learners to start from.")] = None,
+    settings: Annotated[Optional[Path], typer.Option(help="The workshop's course settings (a [course] table).")] = None,
+) -> None:
+    """Pack an offline workshop kit: this machine's data sets, plus text, a checkpoint and settings you name.
+
+    Learners run `tutor data import KIT.zip`: no network needed.
+    """
+    from tutor.data.kit import KitError
+    from tutor.data.kit import pack as write_kit
+    from tutor.engine.lessons import load_registry
+    from tutor.engine.settings import SettingsError
+
+    try:
+        items = write_kit(out, corpora=corpus or [], checkpoint=checkpoint, settings=settings,
+                          known_lessons=load_registry().numbers(), log=lambda line: err.print(f"[dim]{line}[/dim]"))
+    except (KitError, SettingsError) as exc:
+        _die(str(exc), code=1)
+    for item in items:
+        console.print(f"✓ {item.kind:<10} {item.name}  {item.size:,} bytes  sha256 {item.sha256[:12]}…")
+    console.print(f"Kit written: {Path(out).resolve()} ({Path(out).stat().st_size:,} bytes). "
+                  f"On each machine: tutor data import {Path(out).name}", soft_wrap=True)
 
 
 @data_app.command("sources")
@@ -118,12 +145,26 @@ def _ensure_lessons_pass(course, numbers) -> None:
     from tutor.engine.runner import CheckRunner
 
     with console.status("Checking the lessons whose code the trainer uses…"), CheckRunner() as runner:
-        results = course.check(runner, [course.lesson(n) for n in numbers])
+        # Lessons a course leaves out hold the reference, so only the course's own are checked.
+        results = course.check(runner, [course.lesson(n) for n in numbers if course.settings.includes(n)])
     failing = [r for r in results if not r.passed]
     if failing:
         names = ", ".join(f"{r.number} ({r.title})" for r in failing)
         _die(f"training uses your code from lessons {', '.join(map(str, numbers))}; not passing yet: {names}. "
              f"Run `tutor check {failing[0].number}` (or add --skip-checks).", code=1)
+
+
+def _default_pretrained(course, say) -> Path:
+    """This workspace's last pretraining run, else the checkpoint a workshop kit brought."""
+    from tutor.data.kit import kit_checkpoint
+    from tutor.training.pretrain import run_dir
+
+    own = run_dir(course.workspace) / "checkpoint.safetensors"
+    shared = kit_checkpoint()
+    if own.is_file() or shared is None:
+        return own
+    say(f"No pretraining run in this workspace yet: using the workshop's checkpoint {shared}")
+    return shared
 
 
 @train_app.command("pretrain")
@@ -202,7 +243,7 @@ def pretrain(
 
 @train_app.command("classify")
 def classify(
-    from_: Annotated[Optional[Path], typer.Option("--from", help="Pretrained checkpoint (default: this workspace's last pretraining run).")] = None,
+    from_: Annotated[Optional[Path], typer.Option("--from", help="Pretrained checkpoint (default: this workspace's last pretraining run, else one imported from a workshop kit).")] = None,
     data: Annotated[str, typer.Option(help="sms-spam (imported) or sms-demo (the synthetic practice set).")] = "sms-spam",
     full: Annotated[bool, typer.Option("--full", help="The full, unbalanced data instead of the book's balanced split.")] = False,
     epochs: Annotated[int, typer.Option(min=1)] = 4,
@@ -247,7 +288,9 @@ def classify(
         elif kind == "done" and bar:
             bar.close()
 
-    trainer = ClassifierTrainer(course.workspace, settings, from_ or run_dir(course.workspace) / "checkpoint.safetensors",
+    if from_ is None:
+        from_ = run_dir(course.workspace) / "checkpoint.safetensors" if scratch else _default_pretrained(course, say)
+    trainer = ClassifierTrainer(course.workspace, settings, from_,
                                 out or run_dir(course.workspace, "classify"), from_scratch=scratch, on_event=on_event, log=say)
     try:
         done = trainer.run()
@@ -316,17 +359,16 @@ def generate(
     temperature: Annotated[float, typer.Option(help="0 is greedy; higher is more random.", min=0.0)] = 0.8,
     top_k: Annotated[Optional[int], typer.Option(help="Sample only from the k most likely tokens.", min=1)] = 40,
     seed: Annotated[Optional[int], typer.Option(help="Seed for sampling.")] = None,
-    checkpoint: Annotated[Optional[Path], typer.Option(help="A pretraining checkpoint (default: this workspace's last run).")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option(help="A pretraining checkpoint (default: this workspace's last run, else one from a workshop kit).")] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Continue a prompt with your pretrained GPT (your GPTModel and your generate)."""
     from tutor.training.checkpoint import CheckpointError
     from tutor.training.generation import load_for_generation
     from tutor.training.learner import LearnerCodeError
-    from tutor.training.pretrain import run_dir
 
     course = _course(workspace)
-    path = checkpoint or run_dir(course.workspace) / "checkpoint.safetensors"
+    path = checkpoint or _default_pretrained(course, err.print)
     if not path.exists():
         _die(f"no checkpoint at {path}; train one with `tutor train pretrain` first", code=1)
     try:

@@ -128,3 +128,16 @@ def fetch(source: Source, *, retries: int = 3, timeout: float = 30.0,
                             "it was not kept. Try again, or " + source.offline_hint)
     partial.replace(target)
     return target
+
+
+def install_download(source: Source, path: Path) -> str:
+    """Make a verified download usable (the SMS data imported, a text a corpus); says what it did."""
+    if source.kind == "sms":
+        from tutor.data.sms import import_file
+
+        return f"{source.name}: checksum verified. " + import_file(path).summary()
+    from tutor.data.corpus import file_corpus
+
+    corpus = file_corpus(path, name=source.name, source=f"{source.description} ({source.licence}); {source.url}")
+    return (f"{source.name}: checksum verified; corpus with {corpus.train_chars:,} characters to train on. "
+            f"Train on it: tutor train pretrain --corpus {path}")

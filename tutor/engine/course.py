@@ -15,8 +15,14 @@ from tutor.engine.lessons import Lesson, Registry, load_registry
 from tutor.engine.progress import ProgressStore
 from tutor.engine.results import LessonResult
 from tutor.engine.runner import CheckRunner
+from tutor.engine.settings import CourseSettings, load_settings
 from tutor.engine.stubs import generate_stubs, solution_files
-from tutor.engine.workspace import Workspace, extract_components, replace_components
+from tutor.engine.workspace import (
+    MARKER,
+    Workspace,
+    extract_components,
+    replace_components,
+)
 
 # What `tutor list` and the lesson map show for each lesson.
 PASSED, CHANGED, OPEN, LOCKED = "passed", "changed", "open", "locked"
@@ -31,18 +37,61 @@ class Rewrite:
     whole_file: bool
 
 
+class NotInCourse(KeyError):
+    """A lesson that does not exist, or that the instructor's lesson subset leaves out."""
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class SolutionsOff(Exception):
+    """The instructor's settings keep the reference solutions hidden."""
+
+
+def starting_files(settings: CourseSettings, registry: Registry | None = None) -> dict[str, str]:
+    """The model/ files of a new workspace: stubs for the course's code lessons, and the
+    reference for the lessons a subset leaves out, so that later lessons can build on them."""
+    registry = registry or load_registry()
+    stubs = generate_stubs(registry)
+    if settings.lessons is None:
+        return {"__init__.py": "", **stubs}
+    files = solution_files()
+    for lesson in registry.lessons:
+        if settings.includes(lesson.number) and lesson.kind == "code":
+            for name in lesson.files:
+                files[name] = replace_components(files[name], stubs[name], lesson.components)
+    return {"__init__.py": "", **files}
+
+
 class Course:
-    def __init__(self, workspace: Workspace, registry: Registry | None = None, store: ProgressStore | None = None) -> None:
+    def __init__(self, workspace: Workspace, registry: Registry | None = None, store: ProgressStore | None = None,
+                 settings: CourseSettings | None = None) -> None:
         self.workspace = workspace
         self.registry = registry or load_registry()
         self.store = store or ProgressStore(workspace.root)
+        self.settings = settings or load_settings(workspace.root / MARKER, self.registry.numbers())
 
     @property
     def lessons(self) -> tuple[Lesson, ...]:
-        return self.registry.lessons
+        """The lessons of this course: the whole registry, or the instructor's subset."""
+        return tuple(l for l in self.registry.lessons if self.settings.includes(l.number))
 
     def lesson(self, number: int) -> Lesson:
-        return self.registry.get(number)
+        if not self.settings.includes(number) and number in self.registry.numbers():
+            chosen = ", ".join(str(l.number) for l in self.lessons)
+            raise NotInCourse(f"lesson {number} is not part of this course; its lessons are {chosen}")
+        try:
+            return self.registry.get(number)
+        except KeyError:
+            numbers = self.registry.numbers()
+            raise NotInCourse(f"there is no lesson {number}; lessons run from {numbers[0]} to {numbers[-1]}") from None
+
+    def ready(self, number: int) -> bool:
+        """Whether the code of lesson `number` can be relied on: passed now or before, or
+        filled in with the reference because the course leaves that lesson out."""
+        if not self.settings.includes(number):
+            return True
+        return self.state(self.lesson(number)) in (PASSED, CHANGED)
 
     # -- states --
     def state(self, lesson: Lesson) -> str:
@@ -53,9 +102,13 @@ class Course:
             return PASSED
         if rec and rec.first_passed is not None:
             return CHANGED
-        if lesson.number == 1:
+        lessons = self.lessons
+        index = next((i for i, l in enumerate(lessons) if l.number == lesson.number), None)
+        if index is None:
+            return OPEN  # left out of the course: its code is the reference
+        if index == 0 or lesson.number in self.settings.open:
             return OPEN
-        before = self.store.lessons.get(lesson.number - 1)
+        before = self.store.lessons.get(lessons[index - 1].number)
         return OPEN if before and before.first_passed is not None else LOCKED
 
     def states(self) -> dict[int, str]:
@@ -77,7 +130,8 @@ class Course:
                                             message="a run milestone: it measures your own training run"))
                 continue
             fingerprint = self.workspace.fingerprint(lesson)
-            result = runner.check(self.workspace, lesson, seed=seed, timeout=timeout)
+            result = runner.check(self.workspace, lesson, seed=seed,
+                                  timeout=timeout if timeout is not None else self.settings.check_timeout)
             if record:
                 self.store.record_result(result, fingerprint)
                 self.store.save()
@@ -108,7 +162,14 @@ class Course:
         self.store.save()
         return index + 1, len(hints), hints[index]
 
+    def require_solutions(self) -> None:
+        """Raises SolutionsOff when the instructor's settings hide the reference."""
+        if not self.settings.solutions:
+            raise SolutionsOff("the reference solutions are turned off for this course (its tutor.toml says "
+                               "solutions = false); the hints are still there")
+
     def solution_text(self, number: int) -> dict[str, str]:
+        self.require_solutions()
         lesson = self.lesson(number)
         solutions = solution_files()
         rec = self.store.record(number)
@@ -117,6 +178,7 @@ class Course:
         return {name: extract_components(solutions[name], lesson.components) for name in lesson.files}
 
     def apply_solution(self, number: int) -> list[Rewrite]:
+        self.require_solutions()
         return self._rewrite(number, solution_files())
 
     def reset(self, number: int) -> list[Rewrite]:

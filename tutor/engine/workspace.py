@@ -103,7 +103,7 @@ def write_workspace(root: Path, files: dict[str, str], marker: str = MARKER_TEXT
     return Workspace(root.resolve())
 
 
-def init_workspace(root: Path, stubs: dict[str, str]) -> Workspace:
+def init_workspace(root: Path, stubs: dict[str, str], marker: str = MARKER_TEXT) -> Workspace:
     """A fresh workspace with the stubs. Refuses to touch a folder that holds work."""
     root = Path(root).expanduser().resolve()
     if (root / MARKER).exists() or (root / "model").exists():
@@ -113,7 +113,7 @@ def init_workspace(root: Path, stubs: dict[str, str]) -> Workspace:
         )
     if root.exists() and not root.is_dir():
         raise WorkspaceError(f"{root} is a file, not a folder")
-    return write_workspace(root, stubs)
+    return write_workspace(root, stubs, marker)
 
 
 # --- component surgery: replace the definitions of one lesson, keep the rest ---

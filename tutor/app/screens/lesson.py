@@ -170,6 +170,13 @@ class LessonScreen(Screen):
 
     def action_solution(self) -> None:
         from tutor.app.screens.dialogs import ConfirmScreen, PageScreen
+        from tutor.engine.course import SolutionsOff
+
+        try:
+            self.app.course.require_solutions()
+        except SolutionsOff as exc:
+            self.app.notify(str(exc).capitalize() + ".", severity="warning")
+            return
 
         def answered(yes: bool | None) -> None:
             if yes:

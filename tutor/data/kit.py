@@ -1,0 +1,281 @@
+"""Offline kits: one zip a workshop copies to every machine.
+
+A kit holds the data sets this machine has (the verified downloads, the
+imported SMS collection), any text files to pretrain on, optionally a
+pretrained checkpoint and the workshop's course settings. `tutor pack` writes
+it; `tutor data import KIT.zip` unpacks it into the user data folder. The
+manifest pins the size and SHA-256 of every file, and the importer reads only
+the files the manifest names, each checked before it is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePosixPath
+
+from tutor.engine.paths import data_home
+
+MANIFEST = "tutor-kit.json"
+FORMAT = "tutor-kit-1"
+KINDS = ("download", "sms", "corpus", "checkpoint", "settings")
+MAX_MEMBER = 8 * 2**30  # no single kit file is trusted beyond 8 GB
+
+
+class KitError(Exception):
+    """A kit that cannot be written or read; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Item:
+    kind: str  # one of KINDS
+    name: str
+    path: str  # inside the zip
+    size: int
+    sha256: str
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def checkpoints_dir() -> Path:
+    """Where imported pretrained checkpoints live (a workshop's shared starting point)."""
+    return data_home() / "checkpoints"
+
+
+def settings_path() -> Path:
+    return data_home() / "workshop.toml"
+
+
+def kit_checkpoint() -> Path | None:
+    """The most recently imported pretrained checkpoint, if any."""
+    found = sorted(checkpoints_dir().glob("*.safetensors"), key=lambda p: p.stat().st_mtime) if checkpoints_dir().is_dir() else []
+    return found[-1] if found else None
+
+
+def is_kit(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return MANIFEST in archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+# --- packing ---
+
+
+def available_data() -> list[tuple[str, str, Path]]:
+    """(kind, name, file) of the data on this machine that a kit can carry."""
+    from tutor.data import sms
+    from tutor.data.download import SOURCES, _pinned_hash, downloads_dir
+
+    found = []
+    for source in SOURCES.values():
+        path = downloads_dir() / source.filename
+        if path.is_file() and _pinned_hash(path, source) == source.sha256:
+            found.append(("download", source.name, path))
+    imported = sms.datasets_dir() / sms.DATASET / "messages.tsv"
+    if imported.is_file() and not any(name == sms.DATASET for _, name, _ in found):
+        found.append(("sms", sms.DATASET, imported))
+    return found
+
+
+def pack(out: Path, *, corpora: list[Path] = (), checkpoint: Path | None = None, settings: Path | None = None,
+         known_lessons: list[int] | None = None, log: Callable[[str], None] = lambda _: None) -> list[Item]:
+    """Write a kit of this machine's data, the given text files, checkpoint and settings."""
+    from tutor.data.corpus import CorpusError, check_text_file
+
+    entries: list[tuple[str, str, Path]] = list(available_data())
+    for path in corpora:
+        try:
+            check_text_file(Path(path))
+        except CorpusError as exc:
+            raise KitError(str(exc)) from None
+        entries.append(("corpus", Path(path).stem, Path(path)))
+    if checkpoint is not None:
+        from tutor.training.checkpoint import CheckpointError, load
+
+        try:
+            load(checkpoint)
+        except CheckpointError as exc:
+            raise KitError(str(exc)) from None
+        entries.append(("checkpoint", Path(checkpoint).name, Path(checkpoint)))
+    if settings is not None:
+        from tutor.engine.settings import load_settings, read_toml
+
+        if not isinstance(read_toml(settings).get("course"), dict):
+            raise KitError(f"{settings} has no [course] table")
+        load_settings(settings, known_lessons or [])  # raises SettingsError with the key at fault
+        entries.append(("settings", "workshop.toml", Path(settings)))
+    if not any(kind in ("download", "sms", "corpus") for kind, _, _ in entries):
+        raise KitError("there is no data to pack yet: `tutor data download sms-spam` (or `tutor data import FILE`) "
+                       "first, or add text to pretrain on with --corpus FILE")
+    out = Path(out).expanduser().resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    items: list[Item] = []
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name + ".", suffix=".part")
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            used: set[str] = set()
+            for kind, name, path in entries:
+                member = f"{kind}/{path.name}"
+                if member in used:
+                    raise KitError(f"two files named {path.name} in one kit; rename one of them")
+                used.add(member)
+                log(f"adding {kind} {name} ({path.stat().st_size:,} bytes)")
+                # Checkpoints do not shrink when deflated; storing them is much faster.
+                archive.write(path, member, compress_type=zipfile.ZIP_STORED if kind == "checkpoint" else None)
+                items.append(Item(kind, name, member, path.stat().st_size, _sha256(path)))
+            manifest = {"format": FORMAT, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                        "items": [asdict(i) for i in items]}
+            archive.writestr(MANIFEST, json.dumps(manifest, indent=2))
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return items
+
+
+# --- unpacking ---
+
+
+def read_manifest(archive: zipfile.ZipFile, where: Path) -> list[Item]:
+    try:
+        manifest = json.loads(archive.read(MANIFEST))
+        if manifest.get("format") != FORMAT:
+            raise KitError(f"{where} is a kit of format {manifest.get('format')!r}; this tutor reads {FORMAT}. "
+                           "Update the tutor, or pack the kit again with this version.")
+        items = [Item(**raw) for raw in manifest["items"]]
+    except KitError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise KitError(f"{where}: the kit's manifest is damaged ({exc})") from None
+    names = set(archive.namelist())
+    for item in items:
+        member = PurePosixPath(item.path)
+        if item.kind not in KINDS:
+            raise KitError(f"{where}: unknown kind {item.kind!r} in the manifest (a newer tutor's kit?)")
+        if member.is_absolute() or ".." in member.parts or len(member.parts) != 2:
+            raise KitError(f"{where}: the manifest names an unsafe path {item.path!r}; nothing was imported")
+        if item.path not in names:
+            raise KitError(f"{where}: {item.path} is in the manifest but not in the zip; copy the kit again")
+        if archive.getinfo(item.path).file_size != item.size or not 0 <= item.size <= MAX_MEMBER:
+            raise KitError(f"{where}: {item.path} does not have the size the manifest pins; copy the kit again")
+    return items
+
+
+def _extract(archive: zipfile.ZipFile, item: Item, folder: Path, where: Path) -> Path:
+    """One member, streamed to `folder` and checked against the manifest's SHA-256."""
+    target = folder / PurePosixPath(item.path).name
+    digest = hashlib.sha256()
+    with archive.open(item.path) as src, open(target, "wb") as dst:
+        while block := src.read(1 << 20):
+            digest.update(block)
+            dst.write(block)
+    if digest.hexdigest() != item.sha256:
+        raise KitError(f"{where}: {item.path} is damaged (its SHA-256 is not the manifest's); copy the kit again")
+    return target
+
+
+def _place(source: Path, target: Path) -> Path:
+    """Move a checked file into the data folder atomically."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".part")
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+    return target
+
+
+def _verify(item: Item, file: Path, where: Path) -> None:
+    """What each kind must be, beyond its checksum, before anything is installed."""
+    from tutor.data import sms
+    from tutor.data.download import SOURCES, _pinned_hash
+
+    try:
+        if item.kind == "download":
+            source = SOURCES.get(item.name)
+            if source is None or _pinned_hash(file, source) != source.sha256:
+                raise KitError(f"{item.path} is not the {item.name} file this tutor pins")
+        elif item.kind == "sms":
+            _, report = sms.parse(sms.read_source(file))
+            if report.spam == 0 or report.ham == 0:
+                raise KitError(f"{item.path}: {report.summary()}; a classifier needs ham and spam")
+        elif item.kind == "corpus":
+            from tutor.data.corpus import check_text_file
+
+            check_text_file(file)
+        elif item.kind == "checkpoint":
+            from tutor.training.checkpoint import load
+
+            load(file)
+        elif item.kind == "settings":
+            from tutor.engine.lessons import load_registry
+            from tutor.engine.settings import load_settings
+
+            load_settings(file, load_registry().numbers())
+    except KitError as exc:
+        raise KitError(f"{where}: {exc}; nothing was imported") from None
+    except Exception as exc:  # each loader's own error says what is wrong with the file
+        raise KitError(f"{where}: {item.path}: {exc}; nothing was imported") from None
+
+
+def unpack(path: Path, log: Callable[[str], None] = lambda _: None) -> list[str]:
+    """Import everything a kit holds; returns one line per item saying where it went.
+
+    Every member is checked before anything is installed, so a damaged kit
+    changes nothing.
+    """
+    from tutor.data import sms
+    from tutor.data.corpus import file_corpus
+    from tutor.data.download import SOURCES, downloads_dir, install_download
+
+    path = Path(path)
+    done: list[str] = []
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise KitError(f"{path} is not a readable zip ({exc})") from None
+    with archive, tempfile.TemporaryDirectory(prefix="tutor-kit-") as tmp:
+        items = read_manifest(archive, path)
+        files = []
+        for item in items:
+            log(f"checking {item.path}")
+            folder = Path(tmp) / item.kind
+            folder.mkdir(exist_ok=True)
+            file = _extract(archive, item, folder, path)
+            _verify(item, file, path)
+            files.append((item, file))
+        for item, file in files:
+            if item.kind == "download":
+                source = SOURCES[item.name]
+                done.append(install_download(source, _place(file, downloads_dir() / source.filename)))
+            elif item.kind == "sms":
+                report = sms.import_file(file)
+                done.append(f"{sms.DATASET}: {report.summary()}")
+            elif item.kind == "corpus":
+                stored = _place(file, data_home() / "kit" / "corpora" / file.name)
+                corpus = file_corpus(stored, name=f"kit-{item.name}")
+                done.append(f"corpus {corpus.name}: {corpus.train_chars:,} characters to train on "
+                            f"(tutor train pretrain --corpus {stored})")
+            elif item.kind == "checkpoint":
+                target = _place(file, checkpoints_dir() / item.name)
+                os.utime(target)  # the newest import is the default starting point
+                done.append(f"pretrained checkpoint {target} (the default for `tutor train classify` "
+                            "until you pretrain your own)")
+            elif item.kind == "settings":
+                target = _place(file, settings_path())
+                done.append(f"workshop settings {target}: make a workspace with `tutor init DIR --from {target}`")
+    return done

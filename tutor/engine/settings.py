@@ -1,0 +1,165 @@
+"""Instructor settings: the `[course]` table of a workspace's tutor.toml.
+
+A workshop leader writes them once (`tutor init --from workshop.toml` stamps
+them into every new workspace): which lessons are open from the start, a lesson
+subset for a short session, the time limit of one lesson's checks, and whether
+the reference solutions may be revealed. A workspace without the table gets
+the whole course, in order, with solutions available.
+
+They shape what a learner sees; they are not a lock. A grader that must not
+trust the workspace passes its own limits to `tutor grade`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tutor.engine.workspace import WorkspaceError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+EXAMPLE = """\
+[course]
+# Lessons open from the start; the others unlock when the lesson before passes.
+# A list of numbers and ranges ("5-8"), or "all".
+open = [1]
+# Only these lessons, for a short workshop. The code of the lessons left out is
+# filled in with the reference solution, so that later lessons can build on it.
+lessons = "1-17"
+# Seconds allowed for one lesson's checks.
+check_timeout = 10
+# Whether learners may see or apply the reference solutions.
+solutions = true
+"""
+
+KEYS = ("open", "lessons", "check_timeout", "solutions")
+
+
+class SettingsError(WorkspaceError):
+    """A mistake in the settings; the message names the file, the key and the fix."""
+
+
+@dataclass(frozen=True)
+class CourseSettings:
+    open: frozenset[int] = frozenset()  # beyond the first lesson, which is always open
+    lessons: tuple[int, ...] | None = None  # None: the whole course
+    check_timeout: float | None = None  # None: the runner's default
+    solutions: bool = True
+
+    @property
+    def is_default(self) -> bool:
+        return self == CourseSettings()
+
+    def includes(self, number: int) -> bool:
+        return self.lessons is None or number in self.lessons
+
+    def to_toml(self, known: Iterable[int]) -> str:
+        """The `[course]` table, with a comment on each key, for tutor.toml."""
+        known = sorted(known)
+        lines = ["[course]"]
+        if self.open:
+            value = '"all"' if set(known) <= self.open else _numbers_toml(self.open)
+            lines += ["# Lessons open from the start; the others unlock when the lesson before passes.", f"open = {value}"]
+        if self.lessons is not None:
+            lines += ["# Only these lessons; the code of the others is filled in with the reference.",
+                      f"lessons = {_numbers_toml(self.lessons)}"]
+        if self.check_timeout is not None:
+            lines += ["# Seconds allowed for one lesson's checks.", f"check_timeout = {self.check_timeout:g}"]
+        if not self.solutions:
+            lines += ["# The reference solutions cannot be revealed.", "solutions = false"]
+        return "\n".join(lines) + "\n"
+
+
+def _numbers_toml(numbers: Iterable[int]) -> str:
+    return "[" + ", ".join(str(n) for n in sorted(numbers)) + "]"
+
+
+def parse_numbers(value: Any, known: Iterable[int], where: str) -> tuple[int, ...]:
+    """Lesson numbers from a TOML value: 3, "2-5", "all", or a list of those."""
+    known = sorted(known)
+    items = value if isinstance(value, list) else [value]
+    numbers: list[int] = []
+    for item in items:
+        if isinstance(item, bool):
+            item = None  # True/False is not a lesson number
+        if isinstance(item, int):
+            numbers.append(item)
+        elif isinstance(item, str) and item.strip().lower() == "all":
+            numbers.extend(known)
+        elif isinstance(item, str) and "-" in item:
+            first, _, last = item.partition("-")
+            try:
+                a, b = int(first), int(last)
+            except ValueError:
+                raise SettingsError(f"{where}: {item!r} is not a range like \"5-8\"") from None
+            if a > b:
+                raise SettingsError(f"{where}: the range {item!r} runs backwards")
+            numbers.extend(range(a, b + 1))
+        else:
+            raise SettingsError(f"{where}: {item!r} is not a lesson number, a range like \"5-8\" or \"all\"")
+    unknown = sorted(set(numbers) - set(known))
+    if unknown:
+        shown = ", ".join(map(str, unknown)) if len(unknown) <= 3 else f"{unknown[0]}, {unknown[1]}, … {unknown[-1]}"
+        raise SettingsError(f"{where}: there is no lesson {shown} "
+                            f"(lessons run from {known[0]} to {known[-1]})")
+    return tuple(sorted(set(numbers)))
+
+
+def parse_settings(table: dict[str, Any], known: Iterable[int], source: str) -> CourseSettings:
+    """Settings from a `[course]` table; any mistake raises SettingsError naming the key."""
+    known = tuple(known)
+    unknown = sorted(set(table) - set(KEYS))
+    if unknown:
+        raise SettingsError(f"{source}: unknown setting {', '.join(map(repr, unknown))} in [course]; "
+                            f"the settings are {', '.join(KEYS)}")
+    lessons = None
+    if "lessons" in table:
+        lessons = parse_numbers(table["lessons"], known, f"{source}: course.lessons")
+        if not lessons:
+            raise SettingsError(f"{source}: course.lessons is empty; name at least one lesson")
+    raw_open = table.get("open", [])
+    opened = frozenset(parse_numbers(raw_open, known, f"{source}: course.open"))
+    if lessons is not None and "all" in [str(v).strip().lower() for v in (raw_open if isinstance(raw_open, list) else [raw_open])]:
+        opened &= set(lessons)  # "all": every lesson of the course
+    if lessons is not None and opened - set(lessons):
+        outside = ", ".join(map(str, sorted(opened - set(lessons))))
+        raise SettingsError(f"{source}: course.open names lesson {outside}, which course.lessons leaves out")
+    timeout = table.get("check_timeout")
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0.1 <= timeout <= 3600:
+            raise SettingsError(f"{source}: course.check_timeout must be a number of seconds from 0.1 to 3600, "
+                                f"not {timeout!r}")
+        timeout = float(timeout)
+    solutions = table.get("solutions", True)
+    if not isinstance(solutions, bool):
+        raise SettingsError(f"{source}: course.solutions must be true or false, not {solutions!r}")
+    return CourseSettings(open=opened, lessons=lessons, check_timeout=timeout, solutions=solutions)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SettingsError(f"{path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path} cannot be read: {exc}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path} is not valid TOML: {exc}") from None
+
+
+def load_settings(path: Path, known: Iterable[int]) -> CourseSettings:
+    """The `[course]` table of a TOML file (a workspace's tutor.toml or a workshop's settings file)."""
+    data = read_toml(path)
+    table = data.get("course", {})
+    if not isinstance(table, dict):
+        raise SettingsError(f"{path}: `course` must be a table ([course])")
+    return parse_settings(table, known, str(path))
