@@ -201,3 +201,22 @@ def test_init_from_a_bad_file_changes_nothing(tmp_path, text, message):
     assert not (tmp_path / "ws").exists()
     missing = run("init", tmp_path / "ws", "--from", tmp_path / "nope.toml")
     assert missing.exit_code == 2 and "does not exist" in missing.text
+
+
+def test_the_workshop_runbook_settings_are_valid():
+    """The example in docs/workshop.md is what an instructor copies: it must parse."""
+    import re
+
+    from tutor.engine.settings import tomllib
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "workshop.md"
+    [block] = re.findall(r"```toml\n(.*?)```", path.read_text(), re.S)
+    settings = parse_settings(tomllib.loads(block)["course"], NUMBERS, str(path))
+    assert settings.lessons == (5, 6, 7, 8, 9, 10, 11) and settings.open == {9} and not settings.solutions
+
+
+def test_the_example_in_the_error_message_is_valid():
+    from tutor.engine.settings import EXAMPLE, tomllib
+
+    settings = parse_settings(tomllib.loads(EXAMPLE)["course"], NUMBERS, "example")
+    assert settings.lessons == tuple(NUMBERS) and settings.check_timeout == 10 and settings.solutions
