@@ -140,7 +140,7 @@ class LessonScreen(Screen):
     @work(thread=True, exclusive=True, group="check")
     def run_checks(self) -> None:
         course = self.app.course
-        following = next((l for l in course.lessons if l.number == self.lesson.number + 1), None)
+        following = next((l for l in course.lessons if l.number > self.lesson.number), None)  # the course's next
         was_locked = following is not None and course.state(following) == LOCKED
         result = course.check(self.app.runner, [self.lesson])[0]
         unlocked = following.number if (result.passed and was_locked) else None
