@@ -100,6 +100,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--precisions", default="fp32,bf16")
+    parser.add_argument("--compile", action="store_true", help="add a row for the trainer's --compile (torch.compile)")
     args = parser.parse_args()
     gpt, train = load_reference()
     s = PRESETS[args.preset]
@@ -130,8 +131,11 @@ def main() -> None:
     print(f"\n{'model':<34} {'precision':>9} {'params':>8} {'tokens/s':>10} {'vs baseline':>11} {'MFU':>6}")
     for precision in args.precisions.split(","):
         rates = {}
-        for name, build, step, fused in (("baseline (fused ops)", BaselineGPT, baseline_step, True),
-                                         ("reference GPTModel via trainer", gpt.GPTModel, reference_step, False)):
+        variants = [("baseline (fused ops)", BaselineGPT, baseline_step, True, False),
+                    ("reference GPTModel via trainer", gpt.GPTModel, reference_step, False, False)]
+        if args.compile:
+            variants.append(("reference via trainer --compile", gpt.GPTModel, reference_step, False, True))
+        for name, build, step, fused, compiled in variants:
             torch.manual_seed(0)
             model = build(cfg).to(device)
             try:
@@ -139,6 +143,8 @@ def main() -> None:
             except (RuntimeError, TypeError):  # no fused AdamW for this device
                 opt = torch.optim.AdamW(model.parameters(), lr=s.peak_lr, weight_decay=s.weight_decay)
             n = sum(p.numel() for p in model.parameters())
+            if compiled:  # as the trainer does: steps through a compiled view; the compile is in the warm-up
+                model = torch.compile(model)
             rate = time_training(model, lambda m, x, y: step(m, x, y, opt), cfg, s.batch_size, args.steps, device, precision)
             rates[name] = rate
             mfu = rate * flops_per_token(n, cfg) / peaks[precision]

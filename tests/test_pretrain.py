@@ -71,6 +71,30 @@ def test_resume_follows_the_uninterrupted_loss_curve(solved, tmp_path, how):
     assert cut_steps == steps(whole.stdout)
 
 
+@pytest.mark.skipif(not any(map(__import__("shutil").which, ("cc", "gcc", "clang"))), reason="torch.compile needs a C++ compiler")
+def test_compile_trains_the_same_model(solved, tmp_path):
+    """--compile changes the kernels, not the model: the same losses within float error, a plain checkpoint."""
+    ws, env = solved
+    args = ["--preset", "micro", "--max-steps", "8", "--set", "eval_every=8", "--precision", "fp32", "--skip-checks", "--json"]
+    plain = tutor("train", "pretrain", *args, "--out", tmp_path / "plain", cwd=ws.root, env=env)
+    fused = tutor("train", "pretrain", *args, "--compile", "--out", tmp_path / "fused", cwd=ws.root, env=env, timeout=600)
+    a, b = steps(plain.stdout), steps(fused.stdout)
+    assert [s for s, _ in a] == [s for s, _ in b] == list(range(1, 9))
+    assert all(abs(x - y) < 1e-3 for (_, x), (_, y) in zip(a, b)), (a, b)
+    compiled = ckpt.load(tmp_path / "fused" / "checkpoint.safetensors")
+    assert compiled.header["settings"]["compile"] is True
+    assert set(compiled.model) == set(ckpt.load(tmp_path / "plain" / "checkpoint.safetensors").model)  # no _orig_mod. prefix
+
+
+def test_compile_errors_are_told_apart_from_the_learners():
+    import torch._dynamo.exc
+
+    from tutor.training.pretrain import compile_failed
+
+    assert compile_failed(torch._dynamo.exc.BackendCompilerFailed(lambda: None, RuntimeError("no cc"), None))
+    assert not compile_failed(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+
+
 def test_broken_checkpoints_are_refused_without_unpickling(tmp_path):
     import pickle
 

@@ -172,7 +172,8 @@ def pretrain(
     preset: Annotated[str, typer.Option(help="micro, tiny (CPU, minutes), small, gpt2-124m (GPU).")] = "tiny",
     corpus: Annotated[Optional[Path], typer.Option(help="A UTF-8 text file to train on (default: Python's documentation).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
-    precision: Annotated[str, typer.Option(help="auto (bf16 on a GPU that has it), fp32 or bf16.")] = "auto",
+    precision: Annotated[str, typer.Option(help="auto (bf16 on a GPU, or a CPU with bf16 matrix units), fp32 or bf16.")] = "auto",
+    compile_: Annotated[bool, typer.Option("--compile", help="torch.compile your model for the training steps (faster after a compile; CPUs need a C++ compiler).")] = False,
     max_steps: Annotated[Optional[int], typer.Option(help="Optimisation steps (overrides the preset).")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override any setting: --set peak_lr=1e-3 (repeatable).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the last run from its checkpoint.")] = False,
@@ -193,6 +194,8 @@ def pretrain(
         _die(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     try:
         settings = PRESETS[preset].override(max_steps=max_steps, **parse_sets(set_))
+        if compile_:
+            settings = settings.override(compile=True)
     except (ValueError, TypeError) as exc:
         _die(str(exc))
     if not skip_checks and not resume:

@@ -24,6 +24,9 @@ class Settings:
     warmup_steps: int = 60
     weight_decay: float = 0.1
     max_grad_norm: float = 1.0
+    # torch.compile the learner's model for the training steps: fewer, fused kernels
+    # after a compile of a minute or less (needs a C++ compiler on the CPU)
+    compile: bool = False
     # evaluation and samples
     eval_every: int = 100
     eval_batches: int = 20

@@ -74,6 +74,12 @@ def pick_precision(requested: str, device: str) -> str:
     return requested
 
 
+def compile_failed(exc: BaseException) -> bool:
+    """Whether an error came from torch.compile (say, no C++ compiler) rather than from the learner's code."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(names & {"TorchDynamoException", "BackendCompilerFailed", "InductorError", "CppCompileError"})
+
+
 @dataclass
 class Pretrainer:
     workspace: Workspace
@@ -170,6 +176,9 @@ class Pretrainer:
             ckpt.save(self.checkpoint_path, {**header, "step": step}, model, optimizer, torch.get_rng_state())
             self.emit({"event": "checkpoint", "step": step, "path": str(self.checkpoint_path)})
 
+        # Training steps may run through a compiled view of the same module (same parameters);
+        # evaluation, sampling and checkpoints use the module itself.
+        stepper = torch.compile(model) if s.compile else model
         autocast = torch.autocast(device_type=self.device, dtype=torch.bfloat16, enabled=self.precision == "bf16")
         model.train()
         step, batches, epoch = start, None, -1
@@ -187,7 +196,7 @@ class Pretrainer:
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 with autocast:
-                    loss = train.train_step(model, optimizer, x, y, self.device, max_grad_norm=s.max_grad_norm)
+                    loss = train.train_step(stepper, optimizer, x, y, self.device, max_grad_norm=s.max_grad_norm)
                 step += 1
                 loss = float(loss)
                 if not math.isfinite(loss):
@@ -207,6 +216,10 @@ class Pretrainer:
         except (TrainingError, ckpt.CheckpointError):
             raise
         except Exception as exc:  # noqa: BLE001 - the learner's code
+            if s.compile and compile_failed(exc):
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+                raise TrainingError(f"torch.compile could not compile your model ({type(exc).__name__}: {first}); "
+                                    "train without --compile") from None
             raise LearnerCodeError(f"training stopped at step {step}: {explain(exc)}") from None
         done = {"event": "done", "step": step, "val_loss": last_eval.get("val_loss"), "checkpoint": str(self.checkpoint_path)}
         self.emit(done)
