@@ -2,17 +2,20 @@
 
 Both models have the same shape and parameter count. The reference is the
 course's own solution (manual attention, LayerNorm and GELU, the learner's
-train_step with non-fused AdamW on the CPU). The baseline is written here with
-torch's fused pieces: F.scaled_dot_product_attention, nn.LayerNorm, F.gelu and
-fused AdamW where the device has it. MFU = model FLOPs per second (6·N plus
-attention, per token) over the machine's measured matmul rate.
+train_step, the trainer's AdamW). The baseline is written here with torch's
+fused pieces: F.scaled_dot_product_attention, nn.LayerNorm, F.gelu and fused
+AdamW. Both optimizers use the fused kernel where the device has one. With
+--compile, a third row runs the reference as `tutor train pretrain --compile`
+does. Rates are medians of interleaved repeats. MFU = model FLOPs per second
+(6·N plus attention, per token) over the machine's measured matmul rate.
 
-Run: python bench/pretrain_speed.py [--preset tiny] [--steps 20] [--device cpu]
+Run: python bench/pretrain_speed.py [--preset tiny] [--steps 20] [--repeats 5] [--compile] [--device cpu]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -26,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tutor.training.presets import PRESETS  # noqa: E402
+from tutor.training.pretrain import adamw  # noqa: E402
 
 
 class Block(nn.Module):
@@ -100,6 +104,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--precisions", default="fp32,bf16")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved measurements per variant (the median is shown)")
     parser.add_argument("--compile", action="store_true", help="add a row for the trainer's --compile (torch.compile)")
     args = parser.parse_args()
     gpt, train = load_reference()
@@ -130,26 +135,29 @@ def main() -> None:
 
     print(f"\n{'model':<34} {'precision':>9} {'params':>8} {'tokens/s':>10} {'vs baseline':>11} {'MFU':>6}")
     for precision in args.precisions.split(","):
-        rates = {}
-        variants = [("baseline (fused ops)", BaselineGPT, baseline_step, True, False),
-                    ("reference GPTModel via trainer", gpt.GPTModel, reference_step, False, False)]
+        variants = [("baseline (fused ops)", BaselineGPT, baseline_step, False),
+                    ("reference GPTModel via trainer", gpt.GPTModel, reference_step, False)]
         if args.compile:
-            variants.append(("reference via trainer --compile", gpt.GPTModel, reference_step, False, True))
-        for name, build, step, fused, compiled in variants:
+            variants.append(("reference via trainer --compile", gpt.GPTModel, reference_step, True))
+        runs = []
+        for name, build, step, compiled in variants:
             torch.manual_seed(0)
             model = build(cfg).to(device)
-            try:
-                opt = torch.optim.AdamW(model.parameters(), lr=s.peak_lr, weight_decay=s.weight_decay, fused=fused)
-            except (RuntimeError, TypeError):  # no fused AdamW for this device
-                opt = torch.optim.AdamW(model.parameters(), lr=s.peak_lr, weight_decay=s.weight_decay)
+            opt = adamw(model, s, device)  # the trainer's optimizer, for both
             n = sum(p.numel() for p in model.parameters())
-            if compiled:  # as the trainer does: steps through a compiled view; the compile is in the warm-up
+            if compiled:  # as the trainer does: steps through a compiled view; the first calls compile it
                 model = torch.compile(model)
-            rate = time_training(model, lambda m, x, y: step(m, x, y, opt), cfg, s.batch_size, args.steps, device, precision)
-            rates[name] = rate
+            runs.append((name, model, lambda m, x, y, step=step, opt=opt: step(m, x, y, opt), n))
+        # Interleaved repeats, median per variant: a shared machine's slow spells hit every variant alike.
+        rates: dict[str, list[float]] = {name: [] for name, *_ in runs}
+        for _ in range(args.repeats):
+            for name, model, step_fn, _n in runs:
+                rates[name].append(time_training(model, step_fn, cfg, s.batch_size, args.steps, device, precision))
+        base = statistics.median(rates["baseline (fused ops)"])
+        for name, _model, _step, n in runs:
+            rate = statistics.median(rates[name])
             mfu = rate * flops_per_token(n, cfg) / peaks[precision]
-            ratio = rate / rates["baseline (fused ops)"]
-            print(f"{name:<34} {precision:>9} {n / 1e6:7.2f}M {rate:10,.0f} {ratio:10.2f}x {mfu:6.1%}")
+            print(f"{name:<34} {precision:>9} {n / 1e6:7.2f}M {rate:10,.0f} {rate / base:10.2f}x {mfu:6.1%}")
 
 
 if __name__ == "__main__":

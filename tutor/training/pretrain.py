@@ -74,6 +74,17 @@ def pick_precision(requested: str, device: str) -> str:
     return requested
 
 
+def adamw(model, s: Settings, device: str):
+    """AdamW with torch's fused kernel where this device has one (CUDA, and CPUs since torch 2.4)."""
+    import torch
+
+    options = dict(lr=s.peak_lr, betas=(0.9, 0.95), weight_decay=s.weight_decay)
+    try:
+        return torch.optim.AdamW(model.parameters(), fused=True, **options)
+    except (RuntimeError, TypeError):
+        return torch.optim.AdamW(model.parameters(), **options)
+
+
 def compile_failed(exc: BaseException) -> bool:
     """Whether an error came from torch.compile (say, no C++ compiler) rather than from the learner's code."""
     names = {cls.__name__ for cls in type(exc).__mro__}
@@ -148,8 +159,7 @@ class Pretrainer:
             model = gpt.GPTModel(cfg).to(self.device)
         except Exception as exc:  # noqa: BLE001
             raise LearnerCodeError(f"GPTModel(cfg) failed: {explain(exc)}") from None
-        optimizer = torch.optim.AdamW(model.parameters(), lr=s.peak_lr, betas=(0.9, 0.95), weight_decay=s.weight_decay,
-                                      fused=self.device == "cuda")
+        optimizer = adamw(model, s, self.device)
         start = 0
         if resumed is not None:
             ckpt.load_into(model, resumed)
