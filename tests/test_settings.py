@@ -106,6 +106,7 @@ def test_a_lesson_subset_is_all_the_course_shows(tmp_path):
     assert result.exit_code == 2 and "lesson 3 is not part of this course" in result.text
     listing = run("list", "--workspace", course.workspace.root).output
     assert "Self-attention" in listing and "Words to ids" not in listing and "0/4 passed" in listing
+    assert "course: lessons 5-8" in listing
 
 
 def test_a_subset_fills_in_the_lessons_it_leaves_out(runner, tmp_path):
@@ -167,6 +168,8 @@ async def test_the_app_follows_the_settings(runner, tmp_path):
         ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
         assert [i for i in ids if i and i.startswith("lesson-")] == ["lesson-5", "lesson-6", "lesson-7"]
         assert options.get_option("lesson-6").disabled and not options.get_option("lesson-7").disabled
+        summary = str(app.screen.query_one("#map-summary").render())
+        assert "course: lessons 5-7 · open: 7 · solutions hidden" in summary
         await pilot.press("enter")
         assert isinstance(app.screen, LessonScreen) and app.screen.lesson.number == 5
         await pilot.press("f7")
@@ -220,3 +223,10 @@ def test_the_example_in_the_error_message_is_valid():
 
     settings = parse_settings(tomllib.loads(EXAMPLE)["course"], NUMBERS, "example")
     assert settings.lessons == tuple(NUMBERS) and settings.check_timeout == 10 and settings.solutions
+
+
+def test_ranges_read_like_a_person_writes_them():
+    from tutor.engine.settings import ranges
+
+    assert ranges([5, 6, 7, 8, 10, 12, 13]) == "5-8, 10, 12, 13"
+    assert CourseSettings().describe() == ""

@@ -151,6 +151,8 @@ def list_lessons(workspace: WorkspaceOpt = None) -> None:
     console.print(lesson_table(course, states))
     done = sum(s == "passed" for s in states.values())
     console.print(f"\n{done}/{len(states)} passed · workspace {course.workspace.root}", style="dim")
+    if course.settings.describe():
+        console.print(f"course: {course.settings.describe()}", style="dim")
 
 
 @app.command()

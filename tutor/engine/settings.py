@@ -60,6 +60,19 @@ class CourseSettings:
     def includes(self, number: int) -> bool:
         return self.lessons is None or number in self.lessons
 
+    def describe(self) -> str:
+        """One line for the lesson map and `tutor list`; empty for the whole course."""
+        parts = []
+        if self.lessons is not None:
+            parts.append(f"lessons {ranges(self.lessons)}")
+        if self.open:
+            parts.append(f"open: {ranges(self.open)}")
+        if self.check_timeout is not None:
+            parts.append(f"{self.check_timeout:g} s per check")
+        if not self.solutions:
+            parts.append("solutions hidden")
+        return " · ".join(parts)
+
     def to_toml(self, known: Iterable[int]) -> str:
         """The `[course]` table, with a comment on each key, for tutor.toml."""
         known = sorted(known)
@@ -75,6 +88,17 @@ class CourseSettings:
         if not self.solutions:
             lines += ["# The reference solutions cannot be revealed.", "solutions = false"]
         return "\n".join(lines) + "\n"
+
+
+def ranges(numbers: Iterable[int]) -> str:
+    """1, 2, 3, 5 -> "1-3, 5"."""
+    runs: list[list[int]] = []
+    for n in sorted(numbers):
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs)
 
 
 def _numbers_toml(numbers: Iterable[int]) -> str:

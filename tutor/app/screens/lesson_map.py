@@ -65,7 +65,10 @@ class LessonMapScreen(Screen):
         lessons.clear_options()
         lessons.add_options(options)
         done = sum(s == PASSED for s in states.values())
-        self.query_one("#map-summary", Label).update(f"{done} of {len(states)} lessons passed · workspace {course.workspace.root.name}")
+        summary = f"{done} of {len(states)} lessons passed · workspace {course.workspace.root.name}"
+        if course.settings.describe():
+            summary += f"\ncourse: {course.settings.describe()}"
+        self.query_one("#map-summary", Label).update(summary)
         bar = self.query_one(ProgressBar)
         bar.update(total=len(states), progress=done)
         index = lessons.get_option_index(f"lesson-{current}")
