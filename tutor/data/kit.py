@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
+from tutor.data.download import sha256_of
 from tutor.engine.paths import data_home
 
 MANIFEST = "tutor-kit.json"
@@ -40,14 +41,6 @@ class Item:
     path: str  # inside the zip
     size: int
     sha256: str
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def checkpoints_dir() -> Path:
@@ -138,7 +131,7 @@ def pack(out: Path, *, corpora: list[Path] = (), checkpoint: Path | None = None,
                 log(f"adding {kind} {name} ({path.stat().st_size:,} bytes)")
                 # Checkpoints do not shrink when deflated; storing them is much faster.
                 archive.write(path, member, compress_type=zipfile.ZIP_STORED if kind == "checkpoint" else None)
-                items.append(Item(kind, name, member, path.stat().st_size, _sha256(path)))
+                items.append(Item(kind, name, member, path.stat().st_size, sha256_of(path)))
             manifest = {"format": FORMAT, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                         "items": [asdict(i) for i in items]}
             archive.writestr(MANIFEST, json.dumps(manifest, indent=2))
