@@ -56,3 +56,19 @@ def test_chat_without_a_classifier(make_workspace, tutor_home):
     ws = make_workspace()
     run = tutor("chat", cwd=ws.root, env={**os.environ, "TUTOR_HOME": str(tutor_home)}, check=False, input="")
     assert run.returncode == 1 and "no checkpoint" in run.stderr
+
+
+def test_lesson_17_measures_the_classifier_not_the_metrics_file(pretrained, runner):
+    ws, env = pretrained
+    # A classifier that learned nothing (a vanishing learning rate), then a doctored claim of a perfect one.
+    tutor("train", "classify", "--data", "sms-demo", "--epochs", "1", "--lr", "1e-12", "--json", cwd=ws.root, env=env)
+    from tutor.training.pretrain import run_dir
+
+    metrics = run_dir(ws, "classify") / "metrics.jsonl"
+    assert metrics.is_file()
+    with open(metrics, "a") as f:
+        f.write(json.dumps({"event": "done", "val_accuracy": 1.0, "test_size": 160,
+                            "test": {"accuracy": 1.0, "precision": 1.0, "recall": 1.0, "f1": 1.0}}) + "\n")
+    result = runner.check(ws, LESSON_17)
+    assert result.checks[0].status == "passed"  # the checkpoint loads
+    assert result.status == "failed" and "the milestone is 90%" in result.checks[1].message
