@@ -75,42 +75,6 @@ def root(ctx: typer.Context, workspace: WorkspaceOpt = None) -> None:
             list_lessons(workspace)
 
 
-@app.command("app")
-def open_app(workspace: WorkspaceOpt = None) -> None:
-    """Open the app (what `tutor` alone does in a terminal)."""
-    from tutor.app.app import run_app
-
-    run_app(workspace)
-
-
-@app.command()
-def serve(
-    workspace: WorkspaceOpt = None,
-    host: Annotated[str, typer.Option(help="Address to listen on. Keep localhost unless every machine that can reach it may run code as you.")] = "localhost",
-    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
-    public_url: Annotated[Optional[str], typer.Option(help="The address the browser uses, when it differs (behind a proxy).")] = None,
-) -> None:
-    """Run the app in a web page, for learners without a good terminal (needs: pip install 'tutor[web]')."""
-    import shlex
-
-    from tutor.engine.workspace import WorkspaceError, find_workspace
-
-    try:
-        from textual_serve.server import Server
-    except ImportError:
-        _die("browser mode needs textual-serve: pip install 'tutor[web]' (or pip install textual-serve)", code=1)
-    try:
-        root = find_workspace(workspace).root
-    except WorkspaceError as exc:
-        _die(str(exc))
-    if host not in ("localhost", "127.0.0.1", "::1"):
-        err.print(f"[yellow]warning:[/yellow] listening on {host}: anyone who can reach port {port} can run code "
-                  "in this workspace as you. Use this only on a network you trust.")
-    # Each browser tab gets its own app process; the tab's size becomes the terminal's.
-    command = f"{shlex.quote(sys.executable)} -m tutor app --workspace {shlex.quote(str(root))}"
-    Server(command, host=host, port=port, title="tutor", public_url=public_url).serve()
-
-
 @app.command()
 def init(
     directory: Annotated[Path, typer.Argument(help="Folder for the new workspace (created if missing).")],
@@ -382,6 +346,42 @@ def grade(
         write_text_atomic(csv_out, to_csv(grades, numbers))
     if json_out:
         write_text_atomic(json_out, to_json(grades))
+
+
+@app.command("app")
+def open_app(workspace: WorkspaceOpt = None) -> None:
+    """Open the app (what `tutor` alone does in a terminal)."""
+    from tutor.app.app import run_app
+
+    run_app(workspace)
+
+
+@app.command()
+def serve(
+    workspace: WorkspaceOpt = None,
+    host: Annotated[str, typer.Option(help="Address to listen on. Keep localhost unless every machine that can reach it may run code as you.")] = "localhost",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    public_url: Annotated[Optional[str], typer.Option(help="The address the browser uses, when it differs (behind a proxy).")] = None,
+) -> None:
+    """Run the app in a web page, for learners without a good terminal (needs: pip install 'tutor[web]')."""
+    import shlex
+
+    from tutor.engine.workspace import WorkspaceError, find_workspace
+
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        _die("browser mode needs textual-serve: pip install 'tutor[web]' (or pip install textual-serve)", code=1)
+    try:
+        root = find_workspace(workspace).root
+    except WorkspaceError as exc:
+        _die(str(exc))
+    if host not in ("localhost", "127.0.0.1", "::1"):
+        err.print(f"[yellow]warning:[/yellow] listening on {host}: anyone who can reach port {port} can run code "
+                  "in this workspace as you. Use this only on a network you trust.")
+    # Each browser tab gets its own app process; the tab's size becomes the terminal's.
+    command = f"{shlex.quote(sys.executable)} -m tutor app --workspace {shlex.quote(str(root))}"
+    Server(command, host=host, port=port, title="tutor", public_url=public_url).serve()
 
 
 def _report_rewrite(course, rewrite) -> None:
