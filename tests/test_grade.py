@@ -45,3 +45,27 @@ def test_grading_twelve_workspaces(tmp_path):
     table = " ".join(result.output.split())
     assert "complete-0" in table and "15/15" in table and "missing" in table
     assert grades["complete-0"]["lessons"]["14"] == "not-run"
+
+
+def test_the_graders_lessons_not_the_students_settings(tmp_path):
+    """A student's tutor.toml cannot hide failing lessons: the grader's list is what counts."""
+    from tutor.engine.workspace import MARKER_TEXT
+
+    solutions, stubs = solution_files(), generate_stubs()
+    klass = tmp_path / "class"
+    files = {"__init__.py": "", **stubs, "warmup.py": solutions["warmup.py"], "tokenizer.py": solutions["tokenizer.py"]}
+    write_workspace(klass / "honest", files)
+    write_workspace(klass / "tampered", files, MARKER_TEXT + '\n[course]\nlessons = [1, 2]\n')  # lesson 4 hidden
+    (tmp_path / "workshop.toml").write_text('[course]\nlessons = "1-4"\n')
+    for how in (["--lessons", "1-4"], ["--settings", str(tmp_path / "workshop.toml")], ["--lessons", "1,2,3,4"]):
+        result = CliRunner().invoke(app, ["grade", str(klass), *how, "--timeout", "10", "--json", str(tmp_path / "g.json"),
+                                          "--csv", str(tmp_path / "g.csv")])
+        assert result.exit_code == 0, result.output
+        grades = {g["student"]: g for g in json.loads((tmp_path / "g.json").read_text())}
+        for student in ("honest", "tampered"):
+            assert grades[student]["lessons"] == {"1": "passed", "2": "passed", "3": "passed", "4": "failed"}
+        header = next(csv.reader((tmp_path / "g.csv").open()))
+        assert header == ["student", "path", "status", "lesson_1", "lesson_2", "lesson_3", "lesson_4", "passed", "message"]
+        assert "3/4" in " ".join(result.output.split())
+    bad = CliRunner().invoke(app, ["grade", str(klass), "--lessons", "2-99"])
+    assert bad.exit_code == 2 and "there is no lesson" in " ".join(bad.output.split())

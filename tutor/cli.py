@@ -141,6 +141,7 @@ def check(
     watch: Annotated[bool, typer.Option("--watch", help="Re-check whenever a lesson file is saved (Ctrl-C stops).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show passed checks and full tracebacks.")] = False,
     runs: Annotated[bool, typer.Option("--runs/--no-runs", help="Check the run milestones (they need this machine's training runs).")] = True,
+    ignore_settings: Annotated[bool, typer.Option("--ignore-settings", help="Check as if tutor.toml had no [course] settings (what a grader does).")] = False,
 ) -> None:
     """Run the checks. Exit 0 when every lesson checked passes, 1 otherwise."""
     import tempfile
@@ -162,6 +163,10 @@ def check(
         course = Course(ws, store=ProgressStore(ws.root, home=Path(tmp.name) / ".home"))
     else:
         course = _course(workspace)
+        if ignore_settings:
+            from tutor.engine.settings import CourseSettings
+
+            course = Course(course.workspace, course.registry, course.store, settings=CourseSettings())
     chosen = [_lesson(course, n) for n in (lessons or [])]
     if all_ or ((solutions or not runs) and not chosen):
         chosen = list(course.lessons)
@@ -313,6 +318,8 @@ def grade(
     jobs: Annotated[int, typer.Option(help="Workspaces checked at once.", min=1)] = 2,
     timeout: Annotated[float, typer.Option(help="Seconds allowed for one lesson's checks.", min=0.1)] = 10.0,
     workspace_timeout: Annotated[float, typer.Option(help="Seconds allowed for one whole workspace.", min=1)] = 600.0,
+    lessons: Annotated[Optional[str], typer.Option(help='The lessons to grade, e.g. "5-11" or "1,3,5-8" (default: every lesson, or the --settings file\'s).')] = None,
+    settings: Annotated[Optional[Path], typer.Option(help="A workshop's settings file: grade its lessons.")] = None,
     csv_out: Annotated[Optional[Path], typer.Option("--csv", help="Write the grades as CSV.")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the grades as JSON.")] = None,
 ) -> None:
@@ -326,9 +333,21 @@ def grade(
     from tutor.engine.lessons import load_registry
     from tutor.render import MARKS
 
+    from tutor.engine.settings import SettingsError, load_settings, parse_numbers
+
     numbers = load_registry().numbers()
+    chosen = None
+    try:
+        if settings is not None:
+            chosen = load_settings(settings, numbers).lessons
+        if lessons is not None:
+            chosen = parse_numbers([part.strip() for part in lessons.split(",") if part.strip()], numbers, "--lessons")
+    except SettingsError as exc:
+        _die(str(exc))
+    numbers = list(chosen or numbers)
     with console.status("Grading…"):
-        grades = grade_all(paths, jobs=jobs, timeout=timeout, workspace_timeout=workspace_timeout)
+        grades = grade_all(paths, jobs=jobs, timeout=timeout, workspace_timeout=workspace_timeout,
+                           lessons=list(chosen) if chosen else None)
     table = Table(box=None, padding=(0, 1, 0, 0))
     table.add_column("student", no_wrap=True, min_width=10)
     for n in numbers:

@@ -1,8 +1,9 @@
 """Grading a class: every workspace checked in its own process, several at a time.
 
-Each workspace runs `tutor check --all --format json` in a child process with the
+Each workspace runs `tutor check --format json` in a child process with the
 lesson time limit, and a limit for the whole workspace on top, so one student's
-endless loop or crash costs only their own row.
+endless loop or crash costs only their own row. The grader's lesson list and
+limits apply, never the course settings in a student's own tutor.toml.
 """
 
 from __future__ import annotations
@@ -43,12 +44,14 @@ def find_workspaces(paths: list[Path]) -> list[Path]:
     return found
 
 
-def grade_one(path: Path, timeout: float, workspace_timeout: float) -> Grade:
+def grade_one(path: Path, timeout: float, workspace_timeout: float, lessons: list[int] | None = None) -> Grade:
     student = path.name
     if not is_workspace(path):
         why = "not found" if not path.exists() else "no tutor.toml and model/ folder"
         return Grade(student, str(path), "missing", message=why)
-    command = [sys.executable, "-m", "tutor", "check", "--all", "--no-runs", "--format", "json", "--workspace", str(path), "--timeout", str(timeout)]
+    chosen = [str(n) for n in lessons] if lessons else ["--all"]
+    command = [sys.executable, "-m", "tutor", "check", *chosen, "--ignore-settings", "--no-runs", "--format", "json",
+               "--workspace", str(path), "--timeout", str(timeout)]
     try:
         proc = subprocess.run(command, capture_output=True, text=True, timeout=workspace_timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
@@ -61,10 +64,12 @@ def grade_one(path: Path, timeout: float, workspace_timeout: float) -> Grade:
     return Grade(student, str(path), "graded", {l["number"]: l["status"] for l in report["lessons"]})
 
 
-def grade(paths: list[Path], *, jobs: int = 2, timeout: float = 10.0, workspace_timeout: float = 600.0) -> list[Grade]:
+def grade(paths: list[Path], *, jobs: int = 2, timeout: float = 10.0, workspace_timeout: float = 600.0,
+          lessons: list[int] | None = None) -> list[Grade]:
+    """lessons: the grader's lesson list (None: every lesson)."""
     workspaces = find_workspaces(paths)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(lambda w: grade_one(w, timeout, workspace_timeout), workspaces))
+        return list(pool.map(lambda w: grade_one(w, timeout, workspace_timeout, lessons), workspaces))
 
 
 def to_csv(grades: list[Grade], numbers: list[int]) -> str:

@@ -6,8 +6,8 @@ subset for a short session, the time limit of one lesson's checks, and whether
 the reference solutions may be revealed. A workspace without the table gets
 the whole course, in order, with solutions available.
 
-They shape what a learner sees; they are not a lock. A grader that must not
-trust the workspace passes its own limits to `tutor grade`.
+They shape what a learner sees; they are not a lock. `tutor grade` checks
+with the grader's own lesson list and limits and ignores them.
 """
 
 from __future__ import annotations
@@ -113,6 +113,8 @@ def parse_numbers(value: Any, known: Iterable[int], where: str) -> tuple[int, ..
     for item in items:
         if isinstance(item, bool):
             item = None  # True/False is not a lesson number
+        if isinstance(item, str) and item.strip().isdigit():
+            item = int(item)
         if isinstance(item, int):
             numbers.append(item)
         elif isinstance(item, str) and item.strip().lower() == "all":
