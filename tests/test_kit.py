@@ -25,9 +25,15 @@ def practice_tsv(path: Path) -> Path:
 
 
 def tiny_checkpoint(path: Path) -> Path:
+    """A checkpoint as a run writes it: weights, optimizer state, random state."""
     import torch
 
-    checkpoint.save(path, {"step": 7, "model_cfg": {}}, torch.nn.Linear(3, 2))
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.AdamW(model.parameters())
+    model(torch.ones(1, 3)).sum().backward()
+    optimizer.step()
+    checkpoint.save(path, {"step": 7, "model_cfg": {}}, model, optimizer, torch.get_rng_state())
     return path
 
 
@@ -67,7 +73,11 @@ def test_a_kit_carries_everything_to_a_machine_without_network(instructor, monke
     assert "merged pairs" in load_corpus("kit-story").train_text() + load_corpus("kit-story").val_text()
     # The checkpoint: loadable without unpickling, and the default starting point.
     assert kit.kit_checkpoint() == home / "checkpoints" / "pretrained-tiny.safetensors"
-    assert checkpoint.load(kit.kit_checkpoint()).step == 7
+    imported, original = checkpoint.load(kit.kit_checkpoint()), checkpoint.load(instructor / "pretrained-tiny.safetensors")
+    assert imported.step == 7 and imported.header["weights_only"]
+    assert imported.optimizer is None and imported.rng is None and original.optimizer is not None  # a starting point, slimmer
+    assert imported.model.keys() == original.model.keys()
+    assert all(imported.model[k].equal(original.model[k]) for k in original.model)
     # The settings: ready for `tutor init --from`.
     assert "tutor init DIR --from" in result.text
     made = run("init", instructor / "ws", "--from", kit.settings_path())
@@ -164,3 +174,16 @@ def test_a_bad_kit_imports_nothing(instructor, monkeypatch, change, message):
     assert result.exit_code == 1 and message in result.text
     assert not (home / "datasets").exists() and not (home / "checkpoints").exists() and not (home / "corpora").exists()
     assert not (instructor.parent / "evil.tsv").exists()
+
+
+def test_pack_the_last_run_of_this_workspace(instructor, make_workspace, monkeypatch):
+    from tutor.training.pretrain import run_dir
+
+    ws = make_workspace()
+    result = run("pack", instructor / "kit.zip", "--checkpoint", "last", cwd=ws.root)
+    assert result.exit_code == 1 and "no pretraining run yet" in result.text
+    tiny_checkpoint(run_dir(ws) / "checkpoint.safetensors")
+    result = run("pack", instructor / "kit.zip", "--checkpoint", "last", cwd=ws.root)
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(instructor / "kit.zip") as archive:
+        assert "checkpoint/checkpoint.safetensors" in archive.namelist()

@@ -107,7 +107,7 @@ def data_import(path: Annotated[Path, typer.Argument(help="A workshop kit (from 
 def pack(
     out: Annotated[Path, typer.Argument(help="The kit to write, e.g. workshop-kit.zip.")],
     corpus: Annotated[Optional[list[Path]], typer.Option("--corpus", help="A UTF-8 text file to pretrain on (repeatable).")] = None,
-    checkpoint: Annotated[Optional[Path], typer.Option(help="A pretrained checkpoint for learners to start from.")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option(help="A pretrained checkpoint for learners to start from ('last': this workspace's last pretraining run); packed without its optimizer state.")] = None,
     settings: Annotated[Optional[Path], typer.Option(help="The workshop's course settings (a [course] table).")] = None,
 ) -> None:
     """Pack an offline workshop kit: this machine's data sets, plus text, a checkpoint and settings you name.
@@ -119,6 +119,12 @@ def pack(
     from tutor.engine.lessons import load_registry
     from tutor.engine.settings import SettingsError
 
+    if checkpoint is not None and str(checkpoint) == "last":
+        from tutor.training.pretrain import run_dir
+
+        checkpoint = run_dir(_course(None).workspace) / "checkpoint.safetensors"
+        if not checkpoint.is_file():
+            _die("this workspace has no pretraining run yet: tutor train pretrain (or give the checkpoint's path)", code=1)
     try:
         items = write_kit(out, corpora=corpus or [], checkpoint=checkpoint, settings=settings,
                           known_lessons=load_registry().numbers(), log=lambda line: err.print(f"[dim]{line}[/dim]"))

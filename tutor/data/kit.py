@@ -97,14 +97,6 @@ def pack(out: Path, *, corpora: list[Path] = (), checkpoint: Path | None = None,
         except CorpusError as exc:
             raise KitError(str(exc)) from None
         entries.append(("corpus", Path(path).stem, Path(path)))
-    if checkpoint is not None:
-        from tutor.training.checkpoint import CheckpointError, load
-
-        try:
-            load(checkpoint)
-        except CheckpointError as exc:
-            raise KitError(str(exc)) from None
-        entries.append(("checkpoint", Path(checkpoint).name, Path(checkpoint)))
     if settings is not None:
         from tutor.engine.settings import load_settings, read_toml
 
@@ -112,6 +104,20 @@ def pack(out: Path, *, corpora: list[Path] = (), checkpoint: Path | None = None,
             raise KitError(f"{settings} has no [course] table")
         load_settings(settings, known_lessons or [])  # raises SettingsError with the key at fault
         entries.append(("settings", "workshop.toml", Path(settings)))
+    with tempfile.TemporaryDirectory(prefix="tutor-pack-") as staging:
+        if checkpoint is not None:
+            from tutor.training.checkpoint import CheckpointError, weights_only
+
+            slim = Path(staging) / Path(checkpoint).name
+            try:
+                weights_only(Path(checkpoint), slim)  # learners fine-tune from it; they do not resume it
+            except CheckpointError as exc:
+                raise KitError(str(exc)) from None
+            entries.append(("checkpoint", Path(checkpoint).name, slim))
+        return _write(out, entries, log)
+
+
+def _write(out: Path, entries: list[tuple[str, str, Path]], log: Callable[[str], None]) -> list[Item]:
     if not any(kind in ("download", "sms", "corpus") for kind, _, _ in entries):
         raise KitError("there is no data to pack yet: `tutor data download sms-spam` (or `tutor data import FILE`) "
                        "first, or add text to pretrain on with --corpus FILE")
