@@ -143,7 +143,7 @@ def main() -> None:
         for name, build, step, compiled in variants:
             torch.manual_seed(0)
             model = build(cfg).to(device)
-            opt = adamw(model, s, device)  # the trainer's optimizer, for both
+            opt = adamw(model, s)  # the trainer's optimizer, for both
             n = sum(p.numel() for p in model.parameters())
             if compiled:  # as the trainer does: steps through a compiled view; the first calls compile it
                 model = torch.compile(model)

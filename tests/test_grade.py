@@ -56,13 +56,14 @@ def test_the_graders_lessons_not_the_students_settings(tmp_path):
     files = {"__init__.py": "", **stubs, "warmup.py": solutions["warmup.py"], "tokenizer.py": solutions["tokenizer.py"]}
     write_workspace(klass / "honest", files)
     write_workspace(klass / "tampered", files, MARKER_TEXT + '\n[course]\nlessons = [1, 2]\n')  # lesson 4 hidden
+    write_workspace(klass / "broken", files, MARKER_TEXT + "\n[course\n")  # a tutor.toml that does not parse
     (tmp_path / "workshop.toml").write_text('[course]\nlessons = "1-4"\n')
     for how in (["--lessons", "1-4"], ["--settings", str(tmp_path / "workshop.toml")], ["--lessons", "1,2,3,4"]):
         result = CliRunner().invoke(app, ["grade", str(klass), *how, "--timeout", "10", "--json", str(tmp_path / "g.json"),
                                           "--csv", str(tmp_path / "g.csv")])
         assert result.exit_code == 0, result.output
         grades = {g["student"]: g for g in json.loads((tmp_path / "g.json").read_text())}
-        for student in ("honest", "tampered"):
+        for student in ("honest", "tampered", "broken"):
             assert grades[student]["lessons"] == {"1": "passed", "2": "passed", "3": "passed", "4": "failed"}
         header = next(csv.reader((tmp_path / "g.csv").open()))
         assert header == ["student", "path", "status", "lesson_1", "lesson_2", "lesson_3", "lesson_4", "passed", "message"]

@@ -41,12 +41,13 @@ def _die(message: str, code: int = USAGE) -> None:
     raise typer.Exit(code)
 
 
-def _course(workspace: Path | None):
+def _course(workspace: Path | None, settings=None):
+    """The course of the workspace; `settings` replaces its tutor.toml's [course] table unread."""
     from tutor.engine.course import Course
     from tutor.engine.workspace import WorkspaceError, find_workspace
 
     try:
-        course = Course(find_workspace(workspace))
+        course = Course(find_workspace(workspace), settings=settings)
     except WorkspaceError as exc:
         _die(str(exc))
     if course.store.warning:
@@ -83,18 +84,14 @@ def init(
     """Make a fresh workspace: the stubs of every lesson in DIR/model/."""
     from tutor.engine.course import starting_files
     from tutor.engine.lessons import load_registry
-    from tutor.engine.settings import EXAMPLE, CourseSettings, parse_settings, read_toml
+    from tutor.engine.settings import CourseSettings, load_settings
     from tutor.engine.workspace import MARKER_TEXT, WorkspaceError, init_workspace
 
     registry = load_registry()
     settings = CourseSettings()
     try:
         if from_ is not None:
-            data = read_toml(from_)
-            if not isinstance(data.get("course"), dict):
-                _die(f"{from_} has no [course] table; write the settings under [course], for example:\n\n{EXAMPLE}\n"
-                     "(docs/workshop.md explains each one)")
-            settings = parse_settings(data["course"], registry.numbers(), str(from_))
+            settings = load_settings(from_, registry.numbers(), required=True)
         marker = MARKER_TEXT if settings.is_default else MARKER_TEXT + "\n" + settings.to_toml(registry.numbers())
         ws = init_workspace(directory, starting_files(settings, registry), marker=marker)
     except WorkspaceError as exc:
@@ -162,11 +159,9 @@ def check(
         ws = write_workspace(Path(tmp.name), {"__init__.py": "", **solution_files()})
         course = Course(ws, store=ProgressStore(ws.root, home=Path(tmp.name) / ".home"))
     else:
-        course = _course(workspace)
-        if ignore_settings:
-            from tutor.engine.settings import CourseSettings
+        from tutor.engine.settings import CourseSettings
 
-            course = Course(course.workspace, course.registry, course.store, settings=CourseSettings())
+        course = _course(workspace, CourseSettings() if ignore_settings else None)
     chosen = [_lesson(course, n) for n in (lessons or [])]
     if all_ or ((solutions or not runs) and not chosen):
         chosen = list(course.lessons)
@@ -339,7 +334,7 @@ def grade(
     chosen = None
     try:
         if settings is not None:
-            chosen = load_settings(settings, numbers).lessons
+            chosen = load_settings(settings, numbers, required=True).lessons
         if lessons is not None:
             chosen = parse_numbers([part.strip() for part in lessons.split(",") if part.strip()], numbers, "--lessons")
     except SettingsError as exc:

@@ -116,7 +116,6 @@ def pack(
     """
     from tutor.data.kit import KitError
     from tutor.data.kit import pack as write_kit
-    from tutor.engine.lessons import load_registry
     from tutor.engine.settings import SettingsError
 
     if checkpoint is not None and str(checkpoint) == "last":
@@ -127,7 +126,7 @@ def pack(
             _die("this workspace has no pretraining run yet: tutor train pretrain (or give the checkpoint's path)", code=1)
     try:
         items = write_kit(out, corpora=corpus or [], checkpoint=checkpoint, settings=settings,
-                          known_lessons=load_registry().numbers(), log=lambda line: err.print(f"[dim]{line}[/dim]"))
+                          log=lambda line: err.print(f"[dim]{line}[/dim]"))
     except (KitError, SettingsError) as exc:
         _die(str(exc), code=1)
     for item in items:

@@ -75,7 +75,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _pinned_hash(path: Path, source: Source) -> str:
+def pinned_hash(path: Path, source: Source) -> str:
     """The SHA-256 that the source pins: of the file, or of one member of a zip."""
     if source.member is None:
         return sha256_of(path)
@@ -93,7 +93,7 @@ def fetch(source: Source, *, retries: int = 3, timeout: float = 30.0,
           progress: Callable[[int, int], None] | None = None, wait: Callable[[float], None] = time.sleep) -> Path:
     """The verified file, downloaded if it is not here yet."""
     target = downloads_dir() / source.filename
-    if target.is_file() and _pinned_hash(target, source) == source.sha256:
+    if target.is_file() and pinned_hash(target, source) == source.sha256:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
@@ -121,7 +121,7 @@ def fetch(source: Source, *, retries: int = 3, timeout: float = 30.0,
     else:
         reason = getattr(last, "reason", last)
         raise DownloadError(f"could not reach {host} ({reason}); are you offline? Instead, {source.offline_hint}")
-    actual = _pinned_hash(partial, source)
+    actual = pinned_hash(partial, source)
     if actual != source.sha256:
         partial.unlink(missing_ok=True)
         raise DownloadError(f"{source.name}: the download's checksum is {actual[:16]}…, expected {source.sha256[:16]}…; "

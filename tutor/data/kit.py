@@ -72,12 +72,12 @@ def is_kit(path: Path) -> bool:
 def available_data() -> list[tuple[str, str, Path]]:
     """(kind, name, file) of the data on this machine that a kit can carry."""
     from tutor.data import sms
-    from tutor.data.download import SOURCES, _pinned_hash, downloads_dir
+    from tutor.data.download import SOURCES, pinned_hash, downloads_dir
 
     found = []
     for source in SOURCES.values():
         path = downloads_dir() / source.filename
-        if path.is_file() and _pinned_hash(path, source) == source.sha256:
+        if path.is_file() and pinned_hash(path, source) == source.sha256:
             found.append(("download", source.name, path))
     imported = sms.datasets_dir() / sms.DATASET / "messages.tsv"
     if imported.is_file() and not any(name == sms.DATASET for _, name, _ in found):
@@ -86,7 +86,7 @@ def available_data() -> list[tuple[str, str, Path]]:
 
 
 def pack(out: Path, *, corpora: list[Path] = (), checkpoint: Path | None = None, settings: Path | None = None,
-         known_lessons: list[int] | None = None, log: Callable[[str], None] = lambda _: None) -> list[Item]:
+         log: Callable[[str], None] = lambda _: None) -> list[Item]:
     """Write a kit of this machine's data, the given text files, checkpoint and settings."""
     from tutor.data.corpus import CorpusError, check_text_file
 
@@ -98,11 +98,10 @@ def pack(out: Path, *, corpora: list[Path] = (), checkpoint: Path | None = None,
             raise KitError(str(exc)) from None
         entries.append(("corpus", Path(path).stem, Path(path)))
     if settings is not None:
-        from tutor.engine.settings import load_settings, read_toml
+        from tutor.engine.lessons import load_registry
+        from tutor.engine.settings import load_settings
 
-        if not isinstance(read_toml(settings).get("course"), dict):
-            raise KitError(f"{settings} has no [course] table")
-        load_settings(settings, known_lessons or [])  # raises SettingsError with the key at fault
+        load_settings(settings, load_registry().numbers(), required=True)  # SettingsError names the key at fault
         entries.append(("settings", "workshop.toml", Path(settings)))
     with tempfile.TemporaryDirectory(prefix="tutor-pack-") as staging:
         if checkpoint is not None:
@@ -201,12 +200,12 @@ def _place(source: Path, target: Path) -> Path:
 def _verify(item: Item, file: Path, where: Path) -> None:
     """What each kind must be, beyond its checksum, before anything is installed."""
     from tutor.data import sms
-    from tutor.data.download import SOURCES, _pinned_hash
+    from tutor.data.download import SOURCES, pinned_hash
 
     try:
         if item.kind == "download":
             source = SOURCES.get(item.name)
-            if source is None or _pinned_hash(file, source) != source.sha256:
+            if source is None or pinned_hash(file, source) != source.sha256:
                 raise KitError(f"{item.path} is not the {item.name} file this tutor pins")
         elif item.kind == "sms":
             _, report = sms.parse(sms.read_source(file))
@@ -224,7 +223,7 @@ def _verify(item: Item, file: Path, where: Path) -> None:
             from tutor.engine.lessons import load_registry
             from tutor.engine.settings import load_settings
 
-            load_settings(file, load_registry().numbers())
+            load_settings(file, load_registry().numbers(), required=True)
     except KitError as exc:
         raise KitError(f"{where}: {exc}; nothing was imported") from None
     except Exception as exc:  # each loader's own error says what is wrong with the file

@@ -69,7 +69,7 @@ class Course:
         self.workspace = workspace
         self.registry = registry or load_registry()
         self.store = store or ProgressStore(workspace.root)
-        self.settings = settings or load_settings(workspace.root / MARKER, self.registry.numbers())
+        self.settings = settings if settings is not None else load_settings(workspace.root / MARKER, self.registry.numbers())
 
     @property
     def lessons(self) -> tuple[Lesson, ...]:

@@ -105,8 +105,11 @@ def _numbers_toml(numbers: Iterable[int]) -> str:
     return "[" + ", ".join(str(n) for n in sorted(numbers)) + "]"
 
 
-def parse_numbers(value: Any, known: Iterable[int], where: str) -> tuple[int, ...]:
-    """Lesson numbers from a TOML value: 3, "2-5", "all", or a list of those."""
+def parse_numbers(value: Any, known: Iterable[int], where: str, every: Iterable[int] | None = None) -> tuple[int, ...]:
+    """Lesson numbers from a TOML value: 3, "2-5", "all", or a list of those.
+
+    "all" means `every` (the course's lessons) when given, else every known lesson.
+    """
     known = sorted(known)
     items = value if isinstance(value, list) else [value]
     numbers: list[int] = []
@@ -118,7 +121,7 @@ def parse_numbers(value: Any, known: Iterable[int], where: str) -> tuple[int, ..
         if isinstance(item, int):
             numbers.append(item)
         elif isinstance(item, str) and item.strip().lower() == "all":
-            numbers.extend(known)
+            numbers.extend(known if every is None else every)
         elif isinstance(item, str) and "-" in item:
             first, _, last = item.partition("-")
             try:
@@ -150,10 +153,7 @@ def parse_settings(table: dict[str, Any], known: Iterable[int], source: str) -> 
         lessons = parse_numbers(table["lessons"], known, f"{source}: course.lessons")
         if not lessons:
             raise SettingsError(f"{source}: course.lessons is empty; name at least one lesson")
-    raw_open = table.get("open", [])
-    opened = frozenset(parse_numbers(raw_open, known, f"{source}: course.open"))
-    if lessons is not None and "all" in [str(v).strip().lower() for v in (raw_open if isinstance(raw_open, list) else [raw_open])]:
-        opened &= set(lessons)  # "all": every lesson of the course
+    opened = frozenset(parse_numbers(table.get("open", []), known, f"{source}: course.open", every=lessons))
     if lessons is not None and opened - set(lessons):
         outside = ", ".join(map(str, sorted(opened - set(lessons))))
         raise SettingsError(f"{source}: course.open names lesson {outside}, which course.lessons leaves out")
@@ -182,10 +182,14 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise SettingsError(f"{path} is not valid TOML: {exc}") from None
 
 
-def load_settings(path: Path, known: Iterable[int]) -> CourseSettings:
-    """The `[course]` table of a TOML file (a workspace's tutor.toml or a workshop's settings file)."""
+def load_settings(path: Path, known: Iterable[int], *, required: bool = False) -> CourseSettings:
+    """The `[course]` table of a TOML file: a workspace's tutor.toml (no table: the whole
+    course), or a workshop's settings file (required: a file without one is a mistake)."""
     data = read_toml(path)
-    table = data.get("course", {})
-    if not isinstance(table, dict):
+    table = data.get("course")
+    if table is None and required:
+        raise SettingsError(f"{path} has no [course] table; write the settings under [course], for example:\n\n"
+                            f"{EXAMPLE}\n(docs/workshop.md explains each one)")
+    if not isinstance(table or {}, dict):
         raise SettingsError(f"{path}: `course` must be a table ([course])")
-    return parse_settings(table, known, str(path))
+    return parse_settings(table or {}, known, str(path))

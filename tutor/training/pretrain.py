@@ -74,7 +74,7 @@ def pick_precision(requested: str, device: str) -> str:
     return requested
 
 
-def adamw(model, s: Settings, device: str):
+def adamw(model, s: Settings):
     """AdamW with torch's fused kernel where this device has one (CUDA, and CPUs since torch 2.4)."""
     import torch
 
@@ -159,7 +159,7 @@ class Pretrainer:
             model = gpt.GPTModel(cfg).to(self.device)
         except Exception as exc:  # noqa: BLE001
             raise LearnerCodeError(f"GPTModel(cfg) failed: {explain(exc)}") from None
-        optimizer = adamw(model, s, self.device)
+        optimizer = adamw(model, s)
         start = 0
         if resumed is not None:
             ckpt.load_into(model, resumed)
