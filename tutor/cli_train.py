@@ -159,6 +159,43 @@ def _ensure_lessons_pass(course, numbers) -> None:
              f"Run `tutor check {failing[0].number}` (or add --skip-checks).", code=1)
 
 
+class RunProgress:
+    """A trainer's events as JSON lines (--json), or as a tqdm bar with a line per milestone.
+
+    Each command says what its events mean: the opening line and bar length from
+    the start event, the bar's postfix for a step, a line for anything else.
+    """
+
+    def __init__(self, json_lines: bool, say, *, opening, total, postfix, note, steps=("step",), initial=lambda e: 0):
+        self.json_lines, self.say, self.bar = json_lines, say, None
+        self.opening, self.total, self.postfix, self.note, self.steps, self.initial = opening, total, postfix, note, steps, initial
+
+    def __call__(self, event: dict) -> None:
+        if self.json_lines:
+            print(json.dumps(event), flush=True)
+            return
+        kind = event["event"]
+        if kind == "start":
+            from tqdm import tqdm
+
+            self.say(self.opening(event))
+            self.bar = tqdm(total=self.total(event), initial=self.initial(event), unit="step", dynamic_ncols=True,
+                            file=sys.stderr)
+        elif self.bar is None:
+            return
+        elif kind in self.steps:
+            self.bar.update(1)
+            self.bar.set_postfix(**self.postfix(event))
+        elif kind in ("done", "interrupted"):
+            self.close()
+        elif line := self.note(event):
+            self.bar.write(line)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def _default_pretrained(course, say) -> Path:
     """This workspace's last pretraining run, else the checkpoint a workshop kit brought."""
     from tutor.data.kit import kit_checkpoint
@@ -212,27 +249,14 @@ def pretrain(
     except CorpusError as exc:
         _die(str(exc))
     say(f"Corpus {chosen.name}: {chosen.train_chars:,} characters to train on, {chosen.val_chars:,} held out")
-    bar = None
-
-    def on_event(event: dict) -> None:
-        nonlocal bar
-        if json_lines:
-            print(json.dumps(event), flush=True)
-            return
-        kind = event["event"]
-        if kind == "start":
-            from tqdm import tqdm
-
-            say(f"{event['params'] / 1e6:.2f} M parameters on {event['device']} ({event['precision']}); "
-                f"{event['train_tokens']:,} training tokens, {event['tokens_per_step']:,} per step")
-            bar = tqdm(total=event["max_steps"], initial=event["step"], unit="step", dynamic_ncols=True, file=sys.stderr)
-        elif kind == "step" and bar:
-            bar.update(1)
-            bar.set_postfix(loss=f"{event['loss']:.3f}", tok_s=event["tokens_per_s"])
-        elif kind == "eval" and bar:
-            bar.write(f"step {event['step']}: val loss {event['val_loss']:.3f} (perplexity {event['val_perplexity']:.1f})  {event['sample']!r}")
-        elif kind in ("done", "interrupted") and bar:
-            bar.close()
+    on_event = RunProgress(
+        json_lines, say,
+        opening=lambda e: (f"{e['params'] / 1e6:.2f} M parameters on {e['device']} ({e['precision']}); "
+                           f"{e['train_tokens']:,} training tokens, {e['tokens_per_step']:,} per step"),
+        total=lambda e: e["max_steps"], initial=lambda e: e["step"],
+        postfix=lambda e: {"loss": f"{e['loss']:.3f}", "tok_s": e["tokens_per_s"]},
+        note=lambda e: (f"step {e['step']}: val loss {e['val_loss']:.3f} (perplexity {e['val_perplexity']:.1f})  {e['sample']!r}"
+                        if e["event"] == "eval" else None))
 
     trainer = Pretrainer(course.workspace, settings, chosen, out or run_dir(course.workspace), device=device,
                          precision=precision, resume=resume, on_event=on_event, log=say)
@@ -242,8 +266,7 @@ def pretrain(
         err.print("\nStopped. The checkpoint is saved; continue with: tutor train pretrain --resume")
         raise typer.Exit(130) from None
     except (TrainingError, LearnerCodeError, CheckpointError, CorpusError) as exc:
-        if bar:
-            bar.close()
+        on_event.close()
         _die(str(exc), code=1)
     say(f"Done: val loss {done['val_loss']:.3f} at step {done['step']}. Checkpoint: {done['checkpoint']}")
     say("Try it: tutor generate --prompt \"The \"   ·   then: tutor check 14")
@@ -274,27 +297,14 @@ def classify(
     settings = ClassifySettings(data=data, balanced=not full, epochs=epochs, trainable_blocks=trainable_blocks,
                                 adapt_steps=adapt, lr=lr)
     say = err.print if json_lines else console.print
-    bar = None
-
-    def on_event(event: dict) -> None:
-        nonlocal bar
-        if json_lines:
-            print(json.dumps(event), flush=True)
-            return
-        kind = event["event"]
-        if kind == "start":
-            from tqdm import tqdm
-
-            say(f"{event['data']}: {event['train']} training, {event['val']} validation, {event['test']} test messages; "
-                f"rows of {event['max_length']} tokens")
-            bar = tqdm(total=event["steps"] + event["adapt_steps"], unit="step", dynamic_ncols=True, file=sys.stderr)
-        elif kind in ("step", "adapt") and bar:
-            bar.update(1)
-            bar.set_postfix(loss=f"{event['loss']:.3f}", stage="adapt" if kind == "adapt" else f"epoch {event.get('epoch')}")
-        elif kind == "epoch" and bar:
-            bar.write(f"epoch {event['epoch']}: train accuracy {event['train_accuracy']:.1%}, validation {event['val_accuracy']:.1%}")
-        elif kind == "done" and bar:
-            bar.close()
+    on_event = RunProgress(
+        json_lines, say,
+        opening=lambda e: (f"{e['data']}: {e['train']} training, {e['val']} validation, {e['test']} test messages; "
+                           f"rows of {e['max_length']} tokens"),
+        total=lambda e: e["steps"] + e["adapt_steps"], steps=("step", "adapt"),
+        postfix=lambda e: {"loss": f"{e['loss']:.3f}", "stage": "adapt" if e["event"] == "adapt" else f"epoch {e.get('epoch')}"},
+        note=lambda e: (f"epoch {e['epoch']}: train accuracy {e['train_accuracy']:.1%}, validation {e['val_accuracy']:.1%}"
+                        if e["event"] == "epoch" else None))
 
     if from_ is None:
         from_ = run_dir(course.workspace) / "checkpoint.safetensors" if scratch else _default_pretrained(course, say)
@@ -303,8 +313,7 @@ def classify(
     try:
         done = trainer.run()
     except (SmsDataError, CheckpointError, LearnerCodeError) as exc:
-        if bar:
-            bar.close()
+        on_event.close()
         _die(str(exc), code=1)
     t = done["test"]
     say(f"Test accuracy {t['accuracy']:.1%} (spam precision {t['precision']:.1%}, recall {t['recall']:.1%}, F1 {t['f1']:.3f}); "
