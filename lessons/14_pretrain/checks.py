@@ -11,7 +11,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from tutor.checks import check, fail, learner, run_checkpoint
+from tutor.checks import check, checkpoint_encoding, checkpoint_model, fail, run_checkpoint
 
 # The tiny preset reaches 1.30 nats per character in its default budget (docs/benchmarks.md),
 # and passes 1.5 around step 300 of 1,200: a margin for other machines, seeds and implementations.
@@ -26,36 +26,24 @@ def _checkpoint():
 
 @check("a checkpoint from the default corpus loads into your GPTModel")
 def loads():
-    from tutor.training import checkpoint as ckpt
-
     c = _checkpoint()
     if c.header.get("corpus", {}).get("name") != "pydoc":
         fail(f"The milestone is measured on the default corpus; your run used {c.header.get('corpus', {}).get('name')!r}. "
              "Train without --corpus.")
-    model = learner("gpt").GPTModel(c.model_cfg)
-    try:
-        ckpt.load_into(model, c)
-    except ckpt.CheckpointError as exc:
-        fail(str(exc))
+    checkpoint_model(c)
 
 
 @check(f"held-out loss, recomputed here, is below {THRESHOLD} nats per character")
 def held_out_loss():
-    import tiktoken
-
     from tutor.data.corpus import load_corpus
-    from tutor.training import checkpoint as ckpt
 
     c = _checkpoint()
     corpus = load_corpus("pydoc")
     if corpus.sha256 != c.header["corpus"]["sha256"]:
         fail("The default corpus on this machine differs from the one your run used (another Python version?). "
              "Train again: tutor train pretrain --preset tiny")
-    model = learner("gpt").GPTModel(c.model_cfg)
-    ckpt.load_into(model, c)
-    model.eval()
-    enc = tiktoken.Encoding("check", pat_str=learner("tokenizer").SPLIT_PATTERN, mergeable_ranks=c.ranks(),
-                            special_tokens=c.special_tokens)
+    model = checkpoint_model(c)
+    enc = checkpoint_encoding(c)
     text = corpus.val_text()
     ids = enc.encode_ordinary(text)[: MAX_TOKENS + 1]
     ctx = c.model_cfg["context_length"]

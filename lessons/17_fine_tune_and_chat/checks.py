@@ -8,7 +8,7 @@ used, and counts correct answers itself. The run's metrics file is never read.
 
 import torch
 
-from tutor.checks import check, fail, learner, run_checkpoint
+from tutor.checks import check, checkpoint_encoding, checkpoint_model, fail, learner, run_checkpoint
 
 THRESHOLD = 0.90  # test accuracy; the default fine-tuning reaches 93-94% on the real data (docs/benchmarks.md)
 
@@ -21,25 +21,20 @@ def _checkpoint():
     return c
 
 
+def _classifier(c):
+    """The learner's classifier, as their make_classifier shapes it, with the run's weights."""
+    blocks = c.header["classify"]["trainable_blocks"]
+    return checkpoint_model(c, lambda model: learner("classifier").make_classifier(model, 2, trainable_blocks=blocks))
+
+
 @check("the classifier checkpoint loads into your GPTModel with your make_classifier")
 def loads():
-    from tutor.training import checkpoint as ckpt
-
-    c = _checkpoint()
-    model = learner("gpt").GPTModel(c.model_cfg)
-    learner("classifier").make_classifier(model, 2, trainable_blocks=c.header["classify"]["trainable_blocks"])
-    try:
-        ckpt.load_into(model, c)
-    except ckpt.CheckpointError as exc:
-        fail(str(exc))
+    _classifier(_checkpoint())
 
 
 @check(f"test accuracy, recomputed here on the held-out test split, is at least {THRESHOLD:.0%}")
 def test_accuracy():
-    import tiktoken
-
     from tutor.data import sms
-    from tutor.training import checkpoint as ckpt
 
     c = _checkpoint()
     info = c.header["classify"]
@@ -48,12 +43,8 @@ def test_accuracy():
         fail(f"The {info['data']} data changed since the run ({len(messages)} messages now, {info['messages']} then). "
              "Fine-tune again: tutor train classify")
     test = sms.split(messages, seed=info["seed"], balanced=info["balanced"])["test"]
-    enc = tiktoken.Encoding("check", pat_str=learner("tokenizer").SPLIT_PATTERN, mergeable_ranks=c.ranks(),
-                            special_tokens=c.special_tokens)
-    model = learner("gpt").GPTModel(c.model_cfg)
-    learner("classifier").make_classifier(model, 2, trainable_blocks=info["trainable_blocks"])
-    ckpt.load_into(model, c)
-    model.eval()
+    enc = checkpoint_encoding(c)
+    model = _classifier(c)
     correct = 0
     with torch.no_grad():
         for label, text in test:

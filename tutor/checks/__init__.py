@@ -77,6 +77,29 @@ def run_checkpoint(kind: str, filename: str, remedy: str) -> Any:
         fail(f"Your {what} checkpoint cannot be read: {exc}. {remedy}")
 
 
+def checkpoint_model(c: Any, prepare: Callable[[Any], None] | None = None) -> Any:
+    """The learner's GPTModel (reshaped by `prepare`, e.g. their make_classifier) holding a
+    run checkpoint's weights, in eval mode; a mismatch fails with the names at fault."""
+    from tutor.training import checkpoint as ckpt
+
+    model = learner("gpt").GPTModel(c.model_cfg)
+    if prepare is not None:
+        prepare(model)
+    try:
+        ckpt.load_into(model, c)
+    except ckpt.CheckpointError as exc:
+        fail(str(exc))
+    return model.eval()
+
+
+def checkpoint_encoding(c: Any) -> Any:
+    """tiktoken on the ranks a run's tokenizer learned, split as the learner's tokenizer splits."""
+    import tiktoken
+
+    return tiktoken.Encoding("check", pat_str=learner("tokenizer").SPLIT_PATTERN, mergeable_ranks=c.ranks(),
+                             special_tokens=c.special_tokens)
+
+
 # --- showing values -------------------------------------------------------
 
 
