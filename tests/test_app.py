@@ -155,18 +155,24 @@ async def test_first_paint_imports_no_torch(stub_ws):
     assert out.stdout.strip().endswith("False"), out.stderr
 
 
-async def test_train_screen_runs_a_micro_config_to_the_end(make_workspace, runner, tutor_home):
+async def start_micro_run(pilot, extra_args: list[str]):
+    """From the map, open the train screen and start the micro preset: what a learner's clicks do."""
     from tutor.app.screens.train import TrainScreen
 
+    await pilot.press("t")
+    screen = pilot.app.screen
+    assert isinstance(screen, TrainScreen)
+    screen.extra_args = ["--skip-checks", *extra_args]
+    screen.query_one("#preset").value = "micro"
+    await pilot.press("ctrl+r")
+    return screen
+
+
+async def test_train_screen_runs_a_micro_config_to_the_end(make_workspace, runner, tutor_home):
     ws = make_workspace()
     app = TutorApp(ws.root, runner=runner, open_all=True)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("t")
-        screen = app.screen
-        assert isinstance(screen, TrainScreen)
-        screen.extra_args = ["--skip-checks", "--set", "eval_every=20"]
-        screen.query_one("#preset").value = "micro"
-        await pilot.press("ctrl+r")
+        screen = await start_micro_run(pilot, ["--set", "eval_every=20"])
         await until(pilot, lambda: "Done" in str(screen.query_one("#train-status").render()), timeout=120)
         assert len(screen.losses) == 40 and len(screen.val_losses) == 2
         assert screen.query_one("#train-progress").progress == 40
@@ -174,19 +180,13 @@ async def test_train_screen_runs_a_micro_config_to_the_end(make_workspace, runne
 
 
 async def test_train_screen_stop_saves_and_resume_finishes(make_workspace, runner, tutor_home):
-    from tutor.app.screens.train import TrainScreen
     from tutor.training import checkpoint as ckpt
     from tutor.training.pretrain import run_dir
 
     ws = make_workspace()
     app = TutorApp(ws.root, runner=runner, open_all=True)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("t")
-        screen = app.screen
-        assert isinstance(screen, TrainScreen)
-        screen.extra_args = ["--skip-checks", "--set", "eval_every=1000", "--max-steps", "3000"]
-        screen.query_one("#preset").value = "micro"
-        await pilot.press("ctrl+r")
+        screen = await start_micro_run(pilot, ["--set", "eval_every=1000", "--max-steps", "3000"])
         await until(pilot, lambda: len(screen.losses) >= 5, timeout=120)
         await pilot.press("ctrl+x")
         await until(pilot, lambda: "Stopped" in str(screen.query_one("#train-status").render()), timeout=60)
