@@ -14,7 +14,3 @@ class CheckFinished(Message):
         super().__init__()
         self.result = result
         self.unlocked = unlocked  # the lesson this pass opened, if any
-
-
-class ProgressChanged(Message):
-    """Lesson states may have changed (a check ran, a reset happened)."""
