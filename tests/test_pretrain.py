@@ -122,6 +122,20 @@ def test_resume_without_a_checkpoint_is_a_clear_error(solved, tmp_path):
     assert run.returncode == 1 and "nothing to resume" in run.stderr
 
 
+def test_resume_refuses_a_changed_setting_and_keeps_the_run_intact(solved, tmp_path):
+    ws, env = solved
+    tutor("train", "pretrain", *MICRO, "--max-steps", "20", "--out", tmp_path / "run", cwd=ws.root, env=env)
+    before = (tmp_path / "run" / "checkpoint.safetensors").read_bytes()
+    run = tutor("train", "pretrain", *MICRO, "--set", "peak_lr=0.5", "--resume", "--out", tmp_path / "run",
+                cwd=ws.root, env=env, check=False)
+    assert run.returncode == 1
+    message = " ".join(run.stderr.split())
+    assert "peak_lr=0.5 (the run has peak_lr=" in message and "Start a new run" in message
+    assert (tmp_path / "run" / "checkpoint.safetensors").read_bytes() == before
+    more = tutor("train", "pretrain", *MICRO, "--max-steps", "30", "--resume", "--out", tmp_path / "run", cwd=ws.root, env=env)
+    assert [step for step, _ in steps(more.stdout)] == list(range(21, 31))
+
+
 def test_training_refuses_to_start_while_a_needed_lesson_fails(make_workspace, tutor_home):
     ws = make_workspace(solutions=False)
     env = {**os.environ, "TUTOR_HOME": str(tutor_home)}

@@ -259,7 +259,7 @@ def pretrain(
                         if e["event"] == "eval" else None))
 
     trainer = Pretrainer(course.workspace, settings, chosen, out or run_dir(course.workspace), device=device,
-                         precision=precision, resume=resume, on_event=on_event, log=say)
+                         precision=precision, resume=resume, requested=parse_sets(set_), on_event=on_event, log=say)
     try:
         done = trainer.run()
     except KeyboardInterrupt:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tutor.data.corpus import Corpus
 from tutor.engine.paths import data_home
@@ -100,6 +101,8 @@ class Pretrainer:
     device: str = "auto"
     precision: str = "auto"
     resume: bool = False
+    # the settings the learner named on the command line (--set): a resumed run must agree with them
+    requested: dict[str, Any] = field(default_factory=dict)
     on_event: Callable[[Event], None] = lambda event: None
     log: Callable[[str], None] = print
 
@@ -134,7 +137,14 @@ class Pretrainer:
             if not self.checkpoint_path.exists():
                 raise TrainingError(f"nothing to resume in {self.out}; start a run without --resume")
             resumed = ckpt.load(self.checkpoint_path)
-            s = self.settings = Settings(**{**resumed.header["settings"], "max_steps": max(s.max_steps, resumed.step)})
+            saved = resumed.header["settings"]
+            clash = [f"{k}={v} (the run has {k}={saved.get(k)})" for k, v in self.requested.items()
+                     if k not in ("max_steps", "compile") and saved.get(k) != v]
+            if clash:
+                raise TrainingError(f"a resumed run keeps the settings saved in its checkpoint; --set {', '.join(clash)}. "
+                                    "Start a new run to change them (--max-steps and --compile do apply to a resumed run)")
+            # How long the run goes and whether its steps are compiled (speed, not results) come from this request.
+            s = self.settings = Settings(**{**saved, "max_steps": max(s.max_steps, resumed.step), "compile": s.compile})
             ranks, specials = resumed.ranks(), resumed.special_tokens
             import tiktoken
 
