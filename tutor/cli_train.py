@@ -282,6 +282,7 @@ def classify(
     adapt: Annotated[int, typer.Option(help="Steps of continued pretraining on the training messages first.", min=0)] = 0,
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
     scratch: Annotated[bool, typer.Option("--scratch", help="Start from random weights (to see what pretraining is worth).")] = False,
+    seed: Annotated[Optional[int], typer.Option(help="Seed for the new head's weights and the batch order; the split stays the same. Try a few to see how much a result owes to chance.")] = None,
     json_lines: Annotated[bool, typer.Option("--json", help="Print events as JSON lines.")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Run folder (default: in the user data folder, per workspace).")] = None,
     workspace: WorkspaceOpt = None,
@@ -295,7 +296,7 @@ def classify(
 
     course = _course(workspace)
     settings = ClassifySettings(data=data, balanced=not full, epochs=epochs, trainable_blocks=trainable_blocks,
-                                adapt_steps=adapt, lr=lr)
+                                adapt_steps=adapt, lr=lr, train_seed=seed)
     say = err.print if json_lines else console.print
     on_event = RunProgress(
         json_lines, say,

@@ -32,7 +32,12 @@ class ClassifySettings:
     weight_decay: float = 0.1
     trainable_blocks: int = 1
     adapt_steps: int = 0  # continued pretraining on the training messages, before fine-tuning
-    seed: int = 123
+    seed: int = 123  # the split (the book's draw), and the training unless train_seed says otherwise
+    train_seed: int | None = None  # initial head, batch order: vary it to see how much a result owes to chance
+
+    @property
+    def training_seed(self) -> int:
+        return self.seed if self.train_seed is None else self.train_seed
 
 
 class Tokenizer:
@@ -119,7 +124,7 @@ class ClassifierTrainer:
                         for name, rows in parts.items()}
         except Exception as exc:  # noqa: BLE001
             raise LearnerCodeError(f"SpamDataset failed: {explain(exc)}") from None
-        torch.manual_seed(s.seed)
+        torch.manual_seed(s.training_seed)
         model = gpt.GPTModel(base.model_cfg)
         if not self.from_scratch:
             ckpt.load_into(model, base)
@@ -135,7 +140,7 @@ class ClassifierTrainer:
         trainable = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(trainable, lr=s.lr, weight_decay=s.weight_decay)
         loader = DataLoader(datasets["train"], batch_size=s.batch_size, shuffle=True, drop_last=True,
-                            generator=torch.Generator().manual_seed(s.seed))
+                            generator=torch.Generator().manual_seed(s.training_seed))
         val_loader = DataLoader(datasets["val"], batch_size=32)
         header = {"model_cfg": base.model_cfg, "tokenizer": base.header["tokenizer"], "step": 0,
                   "classify": {**asdict(s), "max_length": max_length, "pad_token_id": pad,
@@ -174,7 +179,7 @@ class ClassifierTrainer:
         data = torch.tensor(ids)
         n = (len(data) - 1) // context
         optimizer = torch.optim.AdamW(model.parameters(), lr=self.settings.lr / 3, weight_decay=0.1)
-        generator = torch.Generator().manual_seed(self.settings.seed)
+        generator = torch.Generator().manual_seed(self.settings.training_seed)
         model.train()
         for step in range(1, self.settings.adapt_steps + 1):
             starts = torch.randint(0, n, (self.settings.batch_size,), generator=generator) * context
