@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -145,9 +147,6 @@ async def test_corrupt_progress_file_is_announced(stub_ws, runner, tutor_home):
 
 
 async def test_first_paint_imports_no_torch(stub_ws):
-    import subprocess
-    import sys
-
     code = ("import sys, asyncio\nfrom tutor.app.app import TutorApp\n"
             "async def main():\n    app = TutorApp(sys.argv[1])\n    async with app.run_test() as pilot:\n        await pilot.pause(0.2)\n"
             "        print('torch' in sys.modules)\nasyncio.run(main())\n")
@@ -179,6 +178,27 @@ async def test_train_screen_runs_a_micro_config_to_the_end(make_workspace, runne
         assert len(screen.query_one("#samples").lines) >= 2
 
 
+async def test_train_screen_compile_box_adds_compile_to_the_run(make_workspace, runner, tutor_home, monkeypatch):
+    from tutor.app.screens import train
+
+    launched = []
+    real_popen = subprocess.Popen
+
+    def record(command, **kw):  # the command a learner's clicks build; a no-op child stands in for training
+        launched.append(command)
+        return real_popen([sys.executable, "-c", "pass"], **kw)
+
+    monkeypatch.setattr(train.subprocess, "Popen", record)
+    app = TutorApp(make_workspace().root, runner=runner, open_all=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("t")
+        await pilot.press("ctrl+r")
+        await pilot.click("#compile")
+        await until(pilot, lambda: pilot.app.screen.proc.poll() is not None, timeout=30)
+        await pilot.press("ctrl+r")
+    assert len(launched) == 2 and "--compile" not in launched[0] and "--compile" in launched[1]
+
+
 async def test_train_screen_stop_saves_and_resume_finishes(make_workspace, runner, tutor_home):
     from tutor.training import checkpoint as ckpt
     from tutor.training.pretrain import run_dir
@@ -199,10 +219,6 @@ async def test_train_screen_stop_saves_and_resume_finishes(make_workspace, runne
 
 
 async def test_chat_screen_classifies_and_completes(make_workspace, runner, tutor_home):
-    import os
-    import subprocess
-    import sys
-
     from tutor.app.screens.chat import ChatScreen
 
     ws = make_workspace()

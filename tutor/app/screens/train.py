@@ -21,7 +21,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Label, ProgressBar, RichLog, Select, Sparkline
+from textual.widgets import Button, Checkbox, Footer, Header, Label, ProgressBar, RichLog, Select, Sparkline
 
 PRESETS = ["tiny", "micro", "small", "gpt2-124m"]
 DEVICES = ["auto", "cpu", "cuda", "mps"]
@@ -63,6 +63,10 @@ class TrainScreen(Screen):
             with Horizontal(id="train-controls"):
                 yield Select([(p, p) for p in PRESETS], value="tiny", allow_blank=False, id="preset")
                 yield Select([(d, d) for d in DEVICES], value="auto", allow_blank=False, id="device")
+                compile_box = Checkbox("compile", id="compile")
+                compile_box.tooltip = ("torch.compile your model for the training steps: faster once compiled "
+                                       "(a compile takes up to a minute; CPUs need a C++ compiler)")
+                yield compile_box
                 yield Button("Start", id="start", variant="success")
                 yield Button("Resume", id="resume")
                 yield Button("Stop", id="stop", variant="error", disabled=True)
@@ -119,6 +123,8 @@ class TrainScreen(Screen):
         device = self.query_one("#device", Select).value
         command = [sys.executable, "-m", "tutor", "train", "pretrain", "--json", "--preset", str(preset), "--device", str(device),
                    "--workspace", str(self.app.course.workspace.root), *self.extra_args]
+        if self.query_one("#compile", Checkbox).value:
+            command.append("--compile")
         if resume:
             command.append("--resume")
         self.losses, self.val_losses, self.first_step = [], [], None
