@@ -134,6 +134,11 @@ def test_resume_refuses_a_changed_setting_and_keeps_the_run_intact(solved, tmp_p
     assert (tmp_path / "run" / "checkpoint.safetensors").read_bytes() == before
     more = tutor("train", "pretrain", *MICRO, "--max-steps", "30", "--resume", "--out", tmp_path / "run", cwd=ws.root, env=env)
     assert [step for step, _ in steps(more.stdout)] == list(range(21, 31))
+    # Resumed without naming the preset: the run's own length and shape, not the tiny preset's defaults.
+    rest = tutor("train", "pretrain", "--skip-checks", "--json", "--resume", "--out", tmp_path / "run", cwd=ws.root, env=env,
+                 check=False)
+    assert rest.returncode == 1 and "already finished its 30 steps" in " ".join(rest.stderr.split())
+    assert steps(rest.stdout) == [] and ckpt.load(tmp_path / "run" / "checkpoint.safetensors").step == 30
 
 
 def test_training_refuses_to_start_while_a_needed_lesson_fails(make_workspace, tutor_home):

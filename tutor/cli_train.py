@@ -234,12 +234,14 @@ def pretrain(
     course = _course(workspace)
     if preset not in PRESETS:
         _die(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    changes = parse_sets(set_)
     try:
-        settings = PRESETS[preset].override(max_steps=max_steps, **parse_sets(set_))
+        settings = PRESETS[preset].override(max_steps=max_steps, **changes)
         if compile_:
             settings = settings.override(compile=True)
     except (ValueError, TypeError) as exc:
         _die(str(exc))
+    requested = {**changes, **({"max_steps": max_steps} if max_steps is not None else {})}
     if not skip_checks and not resume:
         _ensure_lessons_pass(course, PRETRAIN_NEEDS)
     say = err.print if json_lines else console.print
@@ -259,7 +261,7 @@ def pretrain(
                         if e["event"] == "eval" else None))
 
     trainer = Pretrainer(course.workspace, settings, chosen, out or run_dir(course.workspace), device=device,
-                         precision=precision, resume=resume, requested=parse_sets(set_), on_event=on_event, log=say)
+                         precision=precision, resume=resume, requested=requested, on_event=on_event, log=say)
     try:
         done = trainer.run()
     except KeyboardInterrupt:

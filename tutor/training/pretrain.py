@@ -101,7 +101,8 @@ class Pretrainer:
     device: str = "auto"
     precision: str = "auto"
     resume: bool = False
-    # the settings the learner named on the command line (--set): a resumed run must agree with them
+    # the settings the learner named on the command line (--set, --max-steps): a resumed run must agree
+    # with them, except that it may be lengthened; the preset's defaults say nothing about a saved run
     requested: dict[str, Any] = field(default_factory=dict)
     on_event: Callable[[Event], None] = lambda event: None
     log: Callable[[str], None] = print
@@ -143,8 +144,12 @@ class Pretrainer:
             if clash:
                 raise TrainingError(f"a resumed run keeps the settings saved in its checkpoint; --set {', '.join(clash)}. "
                                     "Start a new run to change them (--max-steps and --compile do apply to a resumed run)")
-            # How long the run goes and whether its steps are compiled (speed, not results) come from this request.
-            s = self.settings = Settings(**{**saved, "max_steps": max(s.max_steps, resumed.step), "compile": s.compile})
+            # How long the run goes may come from this request, and --compile (speed, not results) adds to the run's own.
+            max_steps = max(self.requested.get("max_steps", saved["max_steps"]), resumed.step)
+            s = self.settings = Settings(**{**saved, "max_steps": max_steps, "compile": s.compile or saved.get("compile", False)})
+            if resumed.step >= s.max_steps:
+                raise TrainingError(f"this run already finished its {resumed.step} steps; to train it longer: "
+                                    f"tutor train pretrain --resume --max-steps N (N > {resumed.step})")
             ranks, specials = resumed.ranks(), resumed.special_tokens
             import tiktoken
 
