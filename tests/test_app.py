@@ -215,6 +215,9 @@ async def test_train_screen_stop_saves_and_resume_finishes(make_workspace, runne
         screen.extra_args = ["--skip-checks", "--max-steps", str(stopped_at + 10)]
         await pilot.press("ctrl+u")
         await until(pilot, lambda: "Done" in str(screen.query_one("#train-status").render()), timeout=120)
+        await pilot.press("ctrl+u")  # again, on the finished run: told how to lengthen it
+        await until(pilot, lambda: "did not go on" in str(screen.query_one("#train-status").render()), timeout=60)
+        assert "--max-steps N" in str(screen.query_one("#train-status").render())
     assert ckpt.load(run_dir(ws) / "checkpoint.safetensors").step == stopped_at + 10
 
 

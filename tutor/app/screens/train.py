@@ -183,4 +183,7 @@ class TrainScreen(Screen):
             self._status("Stopped; the checkpoint is saved. Resume (ctrl+u) continues where it stopped.", "yellow")
         else:
             why = message.stderr.strip().splitlines()[-1] if message.stderr.strip() else f"exit code {message.code}"
-            self._status(f"The training process ended: {why}. Resume (ctrl+u) continues from the last checkpoint.", "bold red")
+            if why.startswith("error: "):  # the trainer refused or stopped with its own explanation
+                self._status(f"The run did not go on: {why.removeprefix('error: ')}", "bold red")
+            else:
+                self._status(f"The training process ended: {why}. Resume (ctrl+u) continues from the last checkpoint.", "bold red")
