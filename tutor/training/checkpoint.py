@@ -55,8 +55,6 @@ def encode_ranks(ranks: dict[bytes, int]) -> list[str]:
 
 def save(path: Path, header: dict[str, Any], model, optimizer=None, rng=None) -> None:
     """Parameters only (buffers such as a causal mask are rebuilt by the model's constructor)."""
-    from safetensors.torch import save_file
-
     tensors: dict[str, Any] = {f"model.{k}": v.detach().contiguous().cpu() for k, v in model.named_parameters()}
     header = {**header, "format": FORMAT}
     if optimizer is not None:
@@ -71,7 +69,13 @@ def save(path: Path, header: dict[str, Any], model, optimizer=None, rng=None) ->
         header["optimizer"] = {"param_groups": state["param_groups"], "scalars": scalars}
     if rng is not None:
         tensors["rng.torch"] = rng
-    path = Path(path)
+    _write(Path(path), tensors, header)
+
+
+def _write(path: Path, tensors: dict[str, Any], header: dict[str, Any]) -> None:
+    """Tensors and the JSON header to a temporary file, synced, then renamed over `path`."""
+    from safetensors.torch import save_file
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -120,16 +124,9 @@ def load(path: Path) -> Checkpoint:
 def weights_only(source: Path, target: Path) -> None:
     """A copy without the optimizer state and random state: a starting point to
     fine-tune from (a third of the size), not a run to resume."""
-    from safetensors import safe_open
-    from safetensors.torch import save_file
-
-    load(source)  # a clear error for a file that is not a tutor checkpoint
-    with safe_open(str(source), framework="pt") as f:
-        header = json.loads((f.metadata() or {})["tutor"])
-        tensors = {k: f.get_tensor(k) for k in f.keys() if k.startswith("model.")}
-    header.pop("optimizer", None)
-    header["weights_only"] = True
-    save_file(tensors, str(target), metadata={"tutor": json.dumps(header)})
+    c = load(source)  # a clear error for a file that is not a tutor checkpoint
+    header = {k: v for k, v in c.header.items() if k != "optimizer"}
+    _write(Path(target), {f"model.{k}": v for k, v in c.model.items()}, {**header, "weights_only": True})
 
 
 def load_into(model, checkpoint: Checkpoint) -> None:
