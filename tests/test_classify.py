@@ -89,3 +89,14 @@ def test_seed_redraws_the_training_but_not_the_split(pretrained, runner):
     assert first == again and first != other  # reproducible under a seed, different under another
     assert {k: start[k] for k in ("train", "val", "test")} == {k: other_start[k] for k in ("train", "val", "test")}
     assert start["settings"]["seed"] == other_start["settings"]["seed"] == 123  # the split's seed
+
+
+def test_lesson_17_names_the_head_that_no_longer_fits_the_checkpoint(pretrained, runner):
+    ws, env = pretrained
+    tutor("train", "classify", "--data", "sms-demo", "--epochs", "1", "--json", cwd=ws.root, env=env)
+    classifier = ws.root / "model" / "classifier.py"
+    source = classifier.read_text()
+    classifier.write_text(source.replace("nn.Linear(emb_dim, num_classes)", "nn.Linear(emb_dim, num_classes + 1)"))
+    result = runner.check(ws, LESSON_17)
+    message = result.checks[0].message
+    assert result.checks[0].status == "failed" and "out_head.weight" in message and "(2, " in message and "(3, " in message

@@ -173,6 +173,17 @@ def test_lesson_14_measures_the_model_not_the_metrics_file(solved, runner):
     assert "the milestone is 1.5" in result.checks[1].message
 
 
+def test_lesson_14_names_the_parameters_a_changed_model_no_longer_fits(solved, runner):
+    ws, env = solved
+    tutor("train", "pretrain", *MICRO, cwd=ws.root, env=env)
+    gpt = ws.root / "model" / "gpt.py"
+    gpt.write_text(gpt.read_text().replace("final_norm", "last_norm"))  # renamed after the run
+    result = runner.check(ws, LESSON_14)
+    message = result.checks[0].message
+    assert result.checks[0].status == "failed"
+    assert "does not fit this model" in message and "last_norm" in message and "final_norm" in message
+
+
 @pytest.mark.skipif(not (os.environ.get("CI") or os.environ.get("TUTOR_SLOW")),
                     reason="the full tiny run takes about 5 minutes: CI runs it, or set TUTOR_SLOW=1")
 def test_tiny_preset_reaches_the_lesson_14_milestone(solved, runner):

@@ -326,9 +326,8 @@ def grade(
     from tutor.engine.grading import grade as grade_all
     from tutor.engine.grading import to_csv, to_json
     from tutor.engine.lessons import load_registry
-    from tutor.render import MARKS
-
     from tutor.engine.settings import SettingsError, load_settings, parse_numbers
+    from tutor.render import MARKS
 
     numbers = load_registry().numbers()
     chosen = None
