@@ -108,7 +108,10 @@ class Course:
             return OPEN  # left out of the course: its code is the reference
         if index == 0 or lesson.number in self.settings.open:
             return OPEN
-        before = self.store.lessons.get(lessons[index - 1].number)
+        before_number = lesson.after if lesson.after is not None else lessons[index - 1].number
+        if not self.settings.includes(before_number):
+            return OPEN  # what it builds on is filled in with the reference
+        before = self.store.lessons.get(before_number)
         return OPEN if before and before.first_passed is not None else LOCKED
 
     def states(self) -> dict[int, str]:
@@ -141,13 +144,19 @@ class Course:
         return results
 
     def check_in_order(self, runner: CheckRunner, *, seed: int | None = None, timeout: float | None = None, on_result: Callable[[LessonResult], None] | None = None) -> list[LessonResult]:
-        """From lesson 1 on, stop at the first lesson that does not pass; the rest are locked."""
+        """From lesson 1 on, each lesson is checked once the lesson it builds on passes (the one
+        before it, or its `after`); the others are reported locked."""
         results: list[LessonResult] = []
-        for lesson in self.lessons:
-            if results and not results[-1].passed:
+        passed: dict[int, bool] = {}
+        for index, lesson in enumerate(self.lessons):
+            before = lesson.after if lesson.after is not None else (self.lessons[index - 1].number if index else None)
+            if before is not None and self.settings.includes(before) and not passed.get(before, False):
                 results.append(LessonResult(lesson.number, lesson.id, lesson.title, "locked"))
+                passed[lesson.number] = False
                 continue
-            results.extend(self.check(runner, [lesson], seed=seed, timeout=timeout, on_result=on_result))
+            checked = self.check(runner, [lesson], seed=seed, timeout=timeout, on_result=on_result)
+            passed[lesson.number] = checked[-1].passed
+            results.extend(checked)
         return results
 
     # -- help --

@@ -32,6 +32,9 @@ class Lesson:
     files: tuple[str, ...]  # files of the workspace's model/ package
     components: tuple[str, ...]  # top-level names of the contract this lesson unlocks
     summary: str = ""
+    # The lesson whose pass opens this one; None: the lesson before it in the course.
+    # A part beyond the core names the lesson it builds on (e.g. 13), so it opens early.
+    after: int | None = None
 
     @property
     def text_path(self) -> Path:
@@ -110,10 +113,14 @@ def _load(root: Path) -> Registry:
                 files=tuple(entry.get("files", [])),
                 components=tuple(entry.get("components", [])),
                 summary=entry.get("summary", ""),
+                after=int(entry["after"]) if "after" in entry else None,
             )
         )
     lessons.sort(key=lambda lesson: lesson.number)
     numbers = [lesson.number for lesson in lessons]
-    if numbers != list(range(1, len(numbers) + 1)):
-        raise ValueError(f"lesson numbers must run 1..n without gaps, got {numbers}")
+    if len(set(numbers)) != len(numbers) or (numbers and numbers[0] != 1):
+        raise ValueError(f"lesson numbers must start at 1 and be unique, got {numbers}")
+    for lesson in lessons:
+        if lesson.after is not None and (lesson.after not in numbers or lesson.after >= lesson.number):
+            raise ValueError(f"lesson {lesson.number}: after = {lesson.after} must name an earlier lesson")
     return Registry(parts=parts, lessons=tuple(lessons), root=root)
