@@ -13,6 +13,7 @@ MARKS = {
     "passed": ("✓", "green"),
     "failed": ("✗", "red"),
     "error": ("!", "red"),
+    "tampered": ("⚠", "bold red"),
     "locked": ("·", "dim"),
     "not-run": ("·", "dim"),
     "changed": ("~", "yellow"),
@@ -28,6 +29,8 @@ def lesson_result(result: LessonResult, *, verbose: bool = False) -> Group:
         head.append(f"  {result.status} {passed}/{total}", style=style)
     elif result.status == "error":
         head.append("  could not finish", style=style)
+    elif result.status == "tampered":
+        head.append("  tampered: not passed", style=style)
     else:
         head.append(f"  {result.status}", style=style)
     if result.duration:
@@ -47,11 +50,11 @@ def lesson_result(result: LessonResult, *, verbose: bool = False) -> Group:
         previous = c.message
         if c.traceback and verbose:
             parts.append(Padding(Text(c.traceback, style="dim"), (0, 0, 0, 6)))
-    if result.status == "error" and result.message and not any(c.message == result.message for c in result.checks):
+    if result.status in ("error", "tampered") and result.message and not any(c.message == result.message for c in result.checks):
         parts.append(Padding(Text(result.message, style="red"), (0, 0, 0, 2)))
     if result.output.strip() and result.status != "passed":
         parts.append(Padding(Text("Your code printed:\n" + result.output.strip(), style="dim"), (0, 0, 0, 2)))
-    if result.status in ("failed", "error") and result.seed is not None:
+    if result.status in ("failed", "error", "tampered") and result.seed is not None:
         parts.append(Padding(Text(f"(inputs drawn with --seed {result.seed})", style="dim"), (0, 0, 0, 2)))
     return Group(*parts)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 _PKG = Path(__file__).resolve().parent.parent
@@ -24,6 +25,15 @@ def child_pythonpath(*first: str) -> str:
     import os
 
     return os.pathsep.join(filter(None, [*first, str(_PKG.parent), os.environ.get("PYTHONPATH")]))
+
+
+def python_command(module: str, *args: str) -> list[str]:
+    """Run `module` of the tutor in a child interpreter that never imports from the
+    current folder: `python -m` would put it first on sys.path, and a folder named
+    `tutor/` there (a student's submission, say) would run in the tutor's place."""
+    bootstrap = (f"import sys; del sys.path[0]; sys.path.insert(0, {str(_PKG.parent)!r}); "
+                 f"import runpy; runpy.run_module({module!r}, run_name='__main__', alter_sys=True)")
+    return [sys.executable, "-c", bootstrap, *args]
 
 
 def reference_dir() -> Path:

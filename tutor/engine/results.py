@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-LESSON_STATUSES = ("passed", "failed", "error", "locked", "not-run")
+# tampered: the checks ran, but learner code changed what they rely on; never a pass.
+LESSON_STATUSES = ("passed", "failed", "error", "tampered", "locked", "not-run")
+_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    """Text that XML 1.0 can hold: ANSI escapes and control characters removed,
+    whatever the learner's code printed or raised."""
+    return _CONTROL.sub("", text)
 
 
 @dataclass
@@ -60,7 +69,7 @@ class Report:
 
     @property
     def failed(self) -> int:
-        return sum(lesson.status in ("failed", "error") for lesson in self.lessons)
+        return sum(lesson.status in ("failed", "error", "tampered") for lesson in self.lessons)
 
     @property
     def exit_code(self) -> int:
@@ -86,22 +95,23 @@ class Report:
             cases = list(lesson.checks)
             if lesson.status in ("locked", "not-run"):
                 cases = [CheckResult(name="(lesson)", status="skipped", message=f"lesson {lesson.status}")]
-            elif lesson.status == "error" and not any(c.status == "error" for c in cases):
+            elif lesson.status in ("error", "tampered") and not any(c.status == "error" for c in cases):
                 cases.append(CheckResult(name="(lesson)", status="error", message=lesson.message, traceback=lesson.traceback))
             counts = {"tests": len(cases), "failures": 0, "errors": 0, "skipped": 0}
             for case in cases:
-                tc = ET.SubElement(suite, "testcase", classname=f"lesson{lesson.number:02d}", name=case.name)
+                tc = ET.SubElement(suite, "testcase", classname=f"lesson{lesson.number:02d}", name=xml_safe(case.name))
+                message = xml_safe(case.message)
                 if case.status == "failed":
                     counts["failures"] += 1
-                    ET.SubElement(tc, "failure", message=_first_line(case.message)).text = case.message
+                    ET.SubElement(tc, "failure", message=_first_line(message)).text = message
                 elif case.status == "error":
                     counts["errors"] += 1
-                    ET.SubElement(tc, "error", message=_first_line(case.message)).text = "\n\n".join(filter(None, [case.message, case.traceback]))
+                    ET.SubElement(tc, "error", message=_first_line(message)).text = "\n\n".join(filter(None, [message, xml_safe(case.traceback)]))
                 elif case.status == "skipped":
                     counts["skipped"] += 1
-                    ET.SubElement(tc, "skipped", message=case.message)
+                    ET.SubElement(tc, "skipped", message=message)
             if lesson.output:
-                ET.SubElement(suite, "system-out").text = lesson.output
+                ET.SubElement(suite, "system-out").text = xml_safe(lesson.output)
             for key, value in counts.items():
                 suite.set(key, str(value))
             for key in totals:

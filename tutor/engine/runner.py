@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import secrets
 import select
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import threading
 import time
 
 from tutor.engine.lessons import Lesson
-from tutor.engine.paths import child_pythonpath, data_home
+from tutor.engine.paths import child_pythonpath, data_home, python_command
 from tutor.engine.results import LessonResult
 from tutor.engine.workspace import Workspace
 
@@ -32,10 +33,23 @@ class WorkerError(RuntimeError):
     pass
 
 
+class ForgedReply(WorkerError):
+    """A line on the worker's stdout that the worker did not write."""
+
+
+def default_threads(workers: int = 1) -> int:
+    """Threads for each check worker when `workers` run at once: its share of the cores.
+    Lesson checks are small; one thread each is as fast as many, and never oversubscribes."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
 class CheckRunner:
-    def __init__(self, timeout: float = DEFAULT_TIMEOUT, memory_mb: int | None = DEFAULT_MEMORY_MB) -> None:
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT, memory_mb: int | None = DEFAULT_MEMORY_MB,
+                 threads: int | None = None) -> None:
         self.timeout = timeout
         self.memory_mb = memory_mb
+        self.threads = threads or int(os.environ.get("TUTOR_CHECK_THREADS") or 0) or default_threads()
+        self._key = ""
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
 
@@ -63,19 +77,41 @@ class CheckRunner:
         env["PYTHONPATH"] = child_pythonpath()
         env.setdefault("PYTHONWARNINGS", "ignore")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tutor.engine.worker"],
+            python_command("tutor.engine.worker"),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env=env,
             start_new_session=True,  # Ctrl-C in the terminal goes to the app, which ends the worker
         )
+        # A fresh key per worker: its replies carry it, so a line that learner code
+        # writes into the worker's stdout is told apart from a real verdict.
+        self._key = secrets.token_hex(16)
+        assert proc.stdin
+        proc.stdin.write((self._key + "\n").encode())
+        proc.stdin.flush()
         line = self._read_line(proc, STARTUP_TIMEOUT)
-        if not line or not json.loads(line).get("ready"):
+        ready = self._verified(line) if line else None
+        if not ready or not ready.get("ready"):
             proc.kill()
             raise WorkerError("the check worker did not start (is torch installed? try: python -c 'import torch')")
         self._proc = proc
         return proc
+
+    def _verified(self, line: bytes) -> dict | None:
+        """The worker's reply, or None when the line is not one (it lacks the worker's key)."""
+        try:
+            message = json.loads(line)
+        except ValueError:
+            return None
+        if not isinstance(message, dict) or not secrets.compare_digest(str(message.pop("key", "")), self._key):
+            return None
+        return message
+
+    def _discard(self) -> None:
+        if self._proc:
+            self._proc.kill()
+        self._proc = None
 
     def close(self) -> None:
         with self._lock:
@@ -117,6 +153,8 @@ class CheckRunner:
             "timeout": timeout,
             "memory_mb": self.memory_mb,
             "seed": random.randrange(1, 2**31) if seed is None else seed,
+            "id": secrets.token_hex(8),
+            "threads": self.threads,
             # Run-milestone checks read checkpoints from the user data folder: the app's, now.
             "data_home": str(data_home()),
         }
@@ -129,10 +167,14 @@ class CheckRunner:
                 line = self._read_line(proc, timeout + SLACK)
                 if line is None:
                     raise WorkerError("the check worker stopped answering")
-                raw = json.loads(line)
+                raw = self._verified(line)
+                if raw is None or raw.get("id") != request["id"] or "status" not in raw:
+                    raise ForgedReply("a reply that did not come from the check worker reached the tutor "
+                                      "(did your code write into the tutor's own pipes?)")
+            except ForgedReply as exc:
+                self._discard()
+                raw = {"number": lesson.number, "status": "tampered", "checks": [], "message": f"Tampered: {exc}.", "seed": request["seed"]}
             except (WorkerError, OSError, ValueError) as exc:
-                if self._proc:
-                    self._proc.kill()
-                self._proc = None
+                self._discard()
                 raw = {"number": lesson.number, "status": "error", "checks": [], "message": f"The checks could not run: {exc}. Try again; the worker restarts.", "seed": request["seed"]}
         return LessonResult.from_worker(raw, id=lesson.id, title=lesson.title)

@@ -13,6 +13,18 @@ The warm worker never runs learner code itself, so an endless loop, a crash or a
 poisoned import in one check cannot hurt it; it watches each child with a time
 limit and turns whatever happened into a structured result. Where fork() is not
 available the child is a fresh interpreter (`python -m tutor.engine.worker --child`).
+
+Learner code shares the child's interpreter with the checks, so the verdict is
+guarded (see docs/security.md for what that does and does not stop):
+- the child's events travel on a private pipe, each stamped with the request's id
+  and a key drawn for that request; the worker drops and reports anything else;
+- only the check loop may send them: a call from anywhere else is reported as tampering;
+- the checks and the tools they rely on are taken before the learner's code is
+  imported, and compared after the checks: a replaced one marks the lesson tampered;
+- the worker's replies carry a key that the runner gave it, which is wiped in each
+  child, so a forged reply on the worker's own stdout is rejected too;
+- the worker is a child subreaper: whatever a check started, `setsid` or not, is
+  killed when the check ends.
 """
 
 from __future__ import annotations
@@ -21,6 +33,7 @@ import importlib.util
 import json
 import os
 import random
+import secrets
 import select
 import signal
 import subprocess
@@ -38,6 +51,12 @@ IDLE_AFTER = 0.3  # seconds without a request before the worker warms up further
 
 # --- inside the child -----------------------------------------------------
 
+# Taken when the worker starts, before any learner code: a learner who replaces
+# json.dumps or os.write cannot change what these names mean here.
+_dumps, _write, _getframe = json.dumps, os.write, sys._getframe
+from tutor.checks import CheckFailed as _CheckFailed  # noqa: E402
+from tutor.checks import collect_checks as _collect_checks  # noqa: E402
+
 
 def _apply_memory_limit(memory_mb: int | None) -> None:
     try:
@@ -50,13 +69,18 @@ def _apply_memory_limit(memory_mb: int | None) -> None:
                 current = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
         except OSError:
             current = 0
-        limit = current + memory_mb * 2**20
-        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-        if hard == resource.RLIM_INFINITY or limit < hard:
-            resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    _soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    if hard == resource.RLIM_INFINITY or FILE_SIZE_LIMIT < hard:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, hard))
+        _lower_limit(resource.RLIMIT_AS, current + memory_mb * 2**20)
+    _lower_limit(resource.RLIMIT_FSIZE, FILE_SIZE_LIMIT)
+
+
+def _lower_limit(which: int, limit: int) -> None:
+    """Soft and hard limit both: a soft limit alone, learner code can lift to the hard one."""
+    import resource
+
+    _soft, hard = resource.getrlimit(which)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(which, (limit, limit))
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
@@ -67,9 +91,7 @@ def _is_out_of_memory(exc: BaseException) -> bool:
 
 def describe_exception(exc: BaseException, model_dir: Path, memory_mb: int | None) -> dict[str, str]:
     """A check's result for an exception, with the learner's own frame first."""
-    from tutor.checks import CheckFailed
-
-    if isinstance(exc, CheckFailed):
+    if isinstance(exc, _CheckFailed):
         return {"status": "failed", "message": str(exc), "traceback": ""}
     frames = traceback.extract_tb(exc.__traceback__)
     mine = [f for f in frames if _inside(f.filename, model_dir)]
@@ -126,7 +148,13 @@ def _syntax_message(exc: SyntaxError, workspace: Path) -> str:
 
 
 def run_checks(request: dict[str, Any], emit: Callable[[dict[str, Any]], None]) -> None:
-    """Import the learner's files, then run each check of the lesson in order."""
+    """Load the lesson's checks, then the learner's files, then run each check in order.
+
+    The checks (trusted) are loaded and snapshotted before any learner code runs,
+    so nothing the learner's `model/__init__.py` does can change which checks run
+    or how they decide without the guard seeing it."""
+    from tutor.engine.guard import Guard
+
     workspace = Path(request["workspace"]).resolve()
     model_dir = workspace / "model"
     memory_mb = request.get("memory_mb")
@@ -134,6 +162,13 @@ def run_checks(request: dict[str, Any], emit: Callable[[dict[str, Any]], None]) 
     sys.dont_write_bytecode = True  # leave no __pycache__ in the learner's folder
     if request.get("data_home"):
         os.environ["TUTOR_HOME"] = request["data_home"]
+
+    spec = importlib.util.spec_from_file_location(f"tutor_lesson_{request['number']:02d}_checks", request["checks_path"])
+    assert spec and spec.loader
+    checks_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(checks_module)
+    checks = _collect_checks(checks_module)
+    guard = Guard(checks_module, checks)
 
     for name in request["files"]:
         module = f"model.{Path(name).stem}"
@@ -150,13 +185,6 @@ def run_checks(request: dict[str, Any], emit: Callable[[dict[str, Any]], None]) 
             emit({"event": "fatal", "message": f"Importing model/{name} failed. {info['message']}", "traceback": info["traceback"]})
             return
 
-    spec = importlib.util.spec_from_file_location(f"tutor_lesson_{request['number']:02d}_checks", request["checks_path"])
-    assert spec and spec.loader
-    checks_module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(checks_module)
-    from tutor.checks import collect_checks
-
-    checks = collect_checks(checks_module)
     emit({"event": "plan", "checks": [name for name, _ in checks]})
     seed = int(request["seed"])
     for index, (name, func) in enumerate(checks):
@@ -168,6 +196,9 @@ def run_checks(request: dict[str, Any], emit: Callable[[dict[str, Any]], None]) 
         except BaseException as exc:  # noqa: BLE001
             result = describe_exception(exc, model_dir, memory_mb)
         emit({"event": "check", "name": name, **result})
+    changed = guard.changed()
+    if changed:
+        emit({"event": "tampered", "why": "your code replaced what the checks rely on: " + ", ".join(changed[:8])})
     emit({"event": "done"})
 
 
@@ -181,9 +212,10 @@ def _seed_everything(seed: int) -> None:
         pass
 
 
-def _child_entry(request: dict[str, Any], result_fd: int, capture_path: str) -> None:
+def _child_entry(request: dict[str, Any], result_fd: int, capture_path: str, key: str) -> None:
     """Body of the child: limits, output capture, checks; then exit hard."""
     try:
+        _wipe_reply_key()
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)  # input() must not read the worker's request pipe
         os.close(null)
@@ -194,12 +226,8 @@ def _child_entry(request: dict[str, Any], result_fd: int, capture_path: str) -> 
         sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
         sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
         _apply_memory_limit(request.get("memory_mb"))
-
-        def emit(event: dict[str, Any]) -> None:
-            data = (json.dumps(event) + "\n").encode()
-            while data:
-                data = data[os.write(result_fd, data):]
-
+        _limit_threads(request.get("threads"))
+        emit = _make_emit(result_fd, str(request["id"]), key)
         run_checks(request, emit)
     except BaseException:  # noqa: BLE001 - report and leave; never unwind into the parent's code
         try:
@@ -207,6 +235,37 @@ def _child_entry(request: dict[str, Any], result_fd: int, capture_path: str) -> 
         finally:
             os._exit(3)
     os._exit(0)
+
+
+def _make_emit(result_fd: int, request_id: str, key: str) -> Callable[[dict[str, Any]], None]:
+    """The child's only way to speak: stamped messages, from the check loop alone."""
+    trusted = {run_checks.__code__, _child_entry.__code__}
+
+    def emit(event: dict[str, Any]) -> None:
+        caller = _getframe(1).f_code
+        if caller not in trusted:
+            event = {"event": "tampered", "why": f"code in {Path(caller.co_filename).name} ({caller.co_name}) "
+                                                  "tried to send a verdict of its own"}
+        data = (_dumps({**event, "id": request_id, "key": key}) + "\n").encode()
+        while data:
+            data = data[_write(result_fd, data):]
+
+    return emit
+
+
+def _limit_threads(threads: int | None) -> None:
+    """The child's share of the cores: several workers each using every core run far
+    slower than one thread each, and a check's time limit is for endless loops."""
+    if not threads:
+        return
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    try:
+        import torch
+
+        torch.set_num_threads(int(threads))
+    except ImportError:  # pragma: no cover
+        pass
 
 
 # --- supervising a child --------------------------------------------------
@@ -227,31 +286,45 @@ def _exit_reason(code: int) -> str:
     return f"exited with code {code} (did your code call os._exit() or exit the interpreter?)"
 
 
-def supervise(read_fd: int, wait: Callable[[], int], kill: Callable[[], None], request: dict[str, Any], capture_path: str) -> dict[str, Any]:
-    """Collect a child's events within the time limit; explain any way it ended badly."""
+def supervise(read_fd: int, poll: Callable[[], int | None], kill: Callable[[], None], request: dict[str, Any],
+              capture_path: str, key: str) -> dict[str, Any]:
+    """Collect a child's events within the time limit; explain any way it ended badly.
+
+    The child's end, not the pipe's, ends the wait: a process the learner started
+    with `setsid` may hold the pipe open long after the checks are done."""
     timeout = float(request["timeout"])
     started = time.monotonic()
     deadline = started + timeout
     buffer = b""
     events: list[dict[str, Any]] = []
     timed_out = False
-    while True:
+    code: int | None = None
+    forged = 0
+    while code is None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             timed_out = True
             kill()
             break
-        ready, _, _ = select.select([read_fd], [], [], remaining)
-        if not ready:
-            continue
-        chunk = os.read(read_fd, 1 << 16)
-        if not chunk:
-            break
-        buffer += chunk
-        *lines, buffer = buffer.split(b"\n")
-        events.extend(json.loads(line) for line in lines if line.strip())
+        ready, _, _ = select.select([read_fd], [], [], min(remaining, 0.05))
+        if ready:
+            chunk = os.read(read_fd, 1 << 16)
+            if not chunk:
+                break  # the pipe closed: the child is ending; wait for it below
+            buffer += chunk
+        code = poll()
+    code = _wait_exit(poll, kill)
+    kill_orphans()
+    buffer += _drain(read_fd)
     os.close(read_fd)
-    code = wait()
+    for line in buffer.split(b"\n"):
+        event = _parse_event(line, str(request["id"]), key)
+        if event is None:
+            forged += bool(line.strip())
+        else:
+            events.append(event)
+    if forged:
+        events.append({"event": "tampered", "why": f"{forged} message(s) on the check channel did not come from the checks"})
     elapsed = time.monotonic() - started
     try:
         output = Path(capture_path).read_text(encoding="utf-8", errors="replace")
@@ -265,20 +338,103 @@ def supervise(read_fd: int, wait: Callable[[], int], kill: Callable[[], None], r
     return _assemble(events, timed_out, code, elapsed, request, output)
 
 
+def _wait_exit(poll: Callable[[], int | None], kill: Callable[[], None]) -> int:
+    code = poll()
+    give_up = time.monotonic() + 5.0
+    while code is None:
+        if time.monotonic() > give_up:
+            kill()
+        time.sleep(0.01)
+        code = poll()
+    return code
+
+
+def _drain(fd: int) -> bytes:
+    """What is left in the pipe once the child has ended and its descendants are killed."""
+    data = b""
+    os.set_blocking(fd, False)
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            if not select.select([fd], [], [], 0.05)[0]:
+                break
+            continue
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _parse_event(line: bytes, request_id: str, key: str) -> dict[str, Any] | None:
+    """An event of this request's child, or None for anything else on the pipe."""
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(event, dict) or event.get("id") != request_id or not secrets.compare_digest(str(event.get("key", "")), key):
+        return None
+    return event
+
+
+def kill_orphans() -> None:
+    """Kill every process this worker inherited as a subreaper: whatever a check left
+    running, in its own session or not. Repeats until none is left, because a killed
+    process's own children are handed to the worker in turn."""
+    if not _SUBREAPER:
+        return
+    me = os.getpid()
+    for _ in range(50):
+        orphans = _children_of(me)
+        if not orphans:
+            break
+        for pid in orphans:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        for pid in orphans:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+
+
+def _children_of(parent: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # The command name is in parentheses and may hold spaces: the fields follow the last ')'.
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if len(fields) > 1 and int(fields[1]) == parent:
+            found.append(int(entry))
+    return found
+
+
 def _assemble(events: list[dict[str, Any]], timed_out: bool, code: int, elapsed: float, request: dict[str, Any], output: str) -> dict[str, Any]:
     checks: list[dict[str, Any]] = []
     running: str | None = None
     fatal: dict[str, Any] | None = None
+    tampered: list[str] = []
     done = False
     for event in events:
         kind = event.get("event")
         if kind == "started":
-            running = event["name"]
+            running = str(event.get("name"))
         elif kind == "check":
             running = None
-            checks.append({k: event[k] for k in ("name", "status", "message", "traceback")})
+            checks.append({k: str(event.get(k, "")) for k in ("name", "status", "message", "traceback")})
         elif kind == "fatal":
             fatal = event
+        elif kind == "tampered":
+            tampered.append(str(event.get("why", "")))
         elif kind == "done":
             done = True
     result: dict[str, Any] = {
@@ -291,8 +447,12 @@ def _assemble(events: list[dict[str, Any]], timed_out: bool, code: int, elapsed:
         "seed": request["seed"],
         "duration": round(elapsed, 3),
     }
-    if fatal:
-        result.update(status="error", message=fatal["message"], traceback=fatal.get("traceback", ""))
+    if tampered:
+        reasons = "; ".join(dict.fromkeys(tampered))
+        result.update(status="tampered", message=f"Tampered: {reasons}. The checks' verdict cannot be trusted, "
+                                                   "so this lesson does not pass.")
+    elif fatal:
+        result.update(status="error", message=str(fatal.get("message", "")), traceback=str(fatal.get("traceback", "")))
     elif timed_out or not done:
         if timed_out:
             why = f"did not finish within {request['timeout']:g} s: an endless loop, or far too slow?"
@@ -312,6 +472,7 @@ def _assemble(events: list[dict[str, Any]], timed_out: bool, code: int, elapsed:
 
 def run_in_child(request: dict[str, Any]) -> dict[str, Any]:
     """Run one lesson's checks in a fresh child and return its result."""
+    key = secrets.token_hex(16)  # drawn per request: a child cannot reuse an earlier one
     fd, capture_path = tempfile.mkstemp(prefix="tutor-output-", suffix=".txt")
     os.close(fd)
     read_fd, write_fd = os.pipe()
@@ -320,12 +481,16 @@ def run_in_child(request: dict[str, Any]) -> dict[str, Any]:
         if pid == 0:
             os.close(read_fd)
             os.setpgid(0, 0)  # its own group, so a kill takes any processes it started
-            _child_entry(request, write_fd, capture_path)
+            _child_entry(request, write_fd, capture_path, key)
         os.close(write_fd)
+        exit_code: list[int] = []
 
-        def wait() -> int:
-            _, status = os.waitpid(pid, 0)
-            return os.waitstatus_to_exitcode(status)
+        def poll() -> int | None:
+            if not exit_code:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    exit_code.append(os.waitstatus_to_exitcode(status))
+            return exit_code[0] if exit_code else None
 
         def kill() -> None:
             for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
@@ -334,7 +499,7 @@ def run_in_child(request: dict[str, Any]) -> dict[str, Any]:
                 except (ProcessLookupError, PermissionError):
                     pass
 
-        return supervise(read_fd, wait, kill, request, capture_path)
+        return supervise(read_fd, poll, kill, request, capture_path, key)
 
     proc = subprocess.Popen(  # pragma: no cover - platforms without fork()
         [sys.executable, "-m", "tutor.engine.worker", "--child", str(write_fd), capture_path],
@@ -343,9 +508,9 @@ def run_in_child(request: dict[str, Any]) -> dict[str, Any]:
     )
     os.close(write_fd)
     assert proc.stdin
-    proc.stdin.write(json.dumps(request).encode())
+    proc.stdin.write(json.dumps({**request, "key": key}).encode())
     proc.stdin.close()
-    return supervise(read_fd, proc.wait, proc.kill, request, capture_path)
+    return supervise(read_fd, proc.poll, proc.kill, request, capture_path, key)
 
 
 # --- the warm worker's loop ------------------------------------------------
@@ -386,12 +551,56 @@ def _lines(fd: int, idle: Callable[[], None]):
         yield line.decode()
 
 
+# The key the runner gave this worker, stamped on every reply. A bytearray, so that
+# each child can wipe its copy before any learner code runs (see _wipe_reply_key).
+_REPLY_KEY = bytearray()
+_SUBREAPER = False
+
+
+def _wipe_reply_key() -> None:
+    for i in range(len(_REPLY_KEY)):
+        _REPLY_KEY[i] = 0
+    del _REPLY_KEY[:]
+
+
+def _prctl(option: int, value: int) -> bool:
+    """Linux's prctl through libc; False where it is not available."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(option, value, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _become_subreaper() -> None:
+    """Orphans of the checks come back to this worker (PR_SET_CHILD_SUBREAPER), so they
+    can be killed; and other processes of this user may not open this worker's pipes
+    through /proc (PR_SET_DUMPABLE 0)."""
+    global _SUBREAPER
+    if sys.platform.startswith("linux"):
+        _SUBREAPER = _prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
+        _prctl(4, 0)  # PR_SET_DUMPABLE
+
+
+def _read_key(fd: int) -> None:
+    """The first line on stdin: the runner's key, read byte by byte into _REPLY_KEY."""
+    while True:
+        byte = os.read(fd, 1)
+        if not byte or byte == b"\n":
+            return
+        _REPLY_KEY.extend(byte)
+
+
 def serve() -> None:
     stdout = sys.stdout
+    stdin = sys.stdin.fileno()
+    _read_key(stdin)
+    _become_subreaper()
     warm_up()
-    stdout.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
-    stdout.flush()
-    for line in _lines(sys.stdin.fileno(), warm_up_more):
+    _reply(stdout, {"ready": True, "pid": os.getpid()})
+    for line in _lines(stdin, warm_up_more):
         if not line.strip():
             continue
         request = json.loads(line)
@@ -399,15 +608,20 @@ def serve() -> None:
             result = run_in_child(request)
         except Exception as exc:  # noqa: BLE001 - keep serving; report the fault
             result = {"number": request.get("number"), "status": "error", "checks": [], "message": f"The check worker failed: {exc!r}", "traceback": traceback.format_exc(), "output": "", "seed": request.get("seed"), "duration": 0.0}
-        stdout.write(json.dumps(result) + "\n")
-        stdout.flush()
+        result["id"] = request.get("id")
+        _reply(stdout, result)
+
+
+def _reply(stdout: Any, message: dict[str, Any]) -> None:
+    stdout.write(json.dumps({**message, "key": _REPLY_KEY.decode()}) + "\n")
+    stdout.flush()
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--child"]:  # pragma: no cover - platforms without fork()
         request = json.loads(sys.stdin.read())
-        _child_entry(request, int(argv[1]), argv[2])
+        _child_entry(request, int(argv[1]), argv[2], request.pop("key"))
         return
     serve()
 

@@ -45,11 +45,20 @@ class Workspace:
         return self.model_dir / name
 
     def fingerprint(self, lesson: Lesson) -> str:
-        """Changes whenever the learner's files or the lesson's checks change."""
+        """Changes whenever any file of model/ (its __init__.py too: code there runs before
+        every check) or the lesson's checks change, so a verdict never outlives either."""
         digest = hashlib.sha256()
-        for path in [*(self.file(n) for n in lesson.files), lesson.checks_path]:
-            digest.update(path.name.encode())
-            digest.update(path.read_bytes() if path.is_file() else b"<missing>")
+        model = self.root / "model"
+        mine = sorted(p for p in model.rglob("*") if p.is_file() and "__pycache__" not in p.parts) if model.is_dir() else []
+        for name in lesson.files:  # a missing file of the lesson still counts
+            if not self.file(name).is_file():
+                digest.update(f"model/{name}<missing>".encode())
+        for path in [*mine, lesson.checks_path, *_check_api_files()]:
+            digest.update(str(path.relative_to(model) if path.is_relative_to(model) else path.name).encode())
+            try:
+                digest.update(path.read_bytes())
+            except OSError:
+                digest.update(b"<unreadable>")
         return digest.hexdigest()[:16]
 
     def backup(self, name: str) -> Path | None:
@@ -66,6 +75,12 @@ class Workspace:
             target = self.backup_dir / f"{source.stem}.{stamp}-{n}{source.suffix}"
         shutil.copy2(source, target)
         return target
+
+
+def _check_api_files() -> list[Path]:
+    """The small language the checks are written in: a change there changes every verdict."""
+    api = Path(__file__).resolve().parent.parent / "checks"
+    return sorted(api.glob("*.py"))
 
 
 def is_workspace(path: Path) -> bool:

@@ -31,6 +31,8 @@ class CheckResults(VerticalScroll):
             summary.update(Text(f"✓ All {total} checks pass ({result.duration:.2f} s)", style="bold green"))
         elif result.status == "error":
             summary.update(Text(f"! The checks could not finish: {result.message}", style="bold red"))
+        elif result.status == "tampered":
+            summary.update(Text(f"⚠ {result.message}", style="bold red"))
         else:
             summary.update(Text(f"✗ {passed} of {total} checks pass ({result.duration:.2f} s)", style="bold red"))
         self.remove_children(".check")

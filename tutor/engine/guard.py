@@ -1,0 +1,90 @@
+"""What the checks rely on, taken before the learner's code runs and compared after.
+
+A check decides pass or fail with a handful of tools: the check API itself
+(`collect_checks`, `assert_close`, ...), the independent references, torch's
+comparisons and a few builtins. Learner code runs in the same interpreter, so it
+could replace one (`torch.allclose = lambda *a, **k: True`) and pass anything. The
+worker snapshots every such tool before it imports the learner's files; if any of
+them is a different object afterwards, or a function's code was swapped, the
+lesson is marked tampered rather than passed.
+
+This stops the casual forgeries. Code that walks interpreter internals (frames,
+`gc`, `ctypes`) can still get round any in-process guard; grading flags such code
+for review (tutor.engine.scan) and runs it in a sandbox.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import sys
+from types import ModuleType
+from typing import Any
+
+# Builtins a check's decision passes through.
+_BUILTINS = ("abs", "all", "any", "isinstance", "issubclass", "len", "max", "min", "sum", "round", "float",
+             "int", "bool", "str", "repr", "type", "getattr", "hasattr", "sorted", "zip", "range", "list",
+             "tuple", "dict", "set", "enumerate", "iter", "next", "callable", "vars", "id", "hash")
+_TORCH = ("allclose", "isclose", "equal", "all", "any", "isfinite", "isnan", "isinf", "abs", "max", "min",
+          "tensor", "as_tensor", "randn", "rand", "randint", "manual_seed", "no_grad", "softmax", "argmax")
+_TENSOR = ("allclose", "isclose", "equal", "__eq__", "__ne__", "__lt__", "__gt__", "__le__", "__ge__", "__bool__",
+           "tolist", "item", "all", "any", "abs", "max", "min", "sum", "mean", "float", "double", "detach",
+           "clone", "__sub__", "__getitem__", "shape", "dtype", "size", "dim", "numel")
+_MATH = ("isclose", "isfinite", "isnan", "isinf", "sqrt", "exp", "log", "fabs")
+
+
+def _attrs(owner: Any, names: tuple[str, ...], prefix: str) -> dict[str, tuple[Any, str, Any]]:
+    found = {}
+    for name in names:
+        if hasattr(owner, name):
+            found[f"{prefix}.{name}"] = (owner, name, getattr(owner, name))
+    return found
+
+
+def _module_functions(module: ModuleType, prefix: str) -> dict[str, tuple[Any, str, Any]]:
+    """Every callable that `module` defines or re-exports at its top level."""
+    return {f"{prefix}.{name}": (module, name, value) for name, value in vars(module).items()
+            if callable(value) and not name.startswith("__")}
+
+
+class Guard:
+    """A snapshot of the tools the checks use; `changed()` names any that were replaced."""
+
+    def __init__(self, checks_module: ModuleType, checks: list[tuple[str, Any]]) -> None:
+        import numpy
+        import torch
+        import torch.nn.functional as F
+        import torch.testing
+
+        import tutor.checks as api
+        import tutor.checks.torch_refs as refs
+
+        self._modules = {name: sys.modules.get(name) for name in
+                         ("tutor.checks", "tutor.checks.torch_refs", "torch", "torch.testing", "torch.nn.functional",
+                          "math", "builtins", "numpy")}
+        watched: dict[str, tuple[Any, str, Any]] = {}
+        watched.update(_module_functions(api, "tutor.checks"))
+        watched.update(_module_functions(refs, "tutor.checks.torch_refs"))
+        watched.update(_module_functions(checks_module, "checks"))
+        watched.update(_attrs(builtins, _BUILTINS, "builtins"))
+        watched.update(_attrs(torch, _TORCH, "torch"))
+        watched.update(_attrs(torch.Tensor, _TENSOR, "torch.Tensor"))
+        watched.update(_attrs(torch.testing, ("assert_close",), "torch.testing"))
+        watched.update(_attrs(F, ("scaled_dot_product_attention", "layer_norm", "gelu", "cross_entropy", "softmax",
+                                  "linear", "rms_norm", "silu", "embedding", "dropout"), "torch.nn.functional"))
+        watched.update(_attrs(math, _MATH, "math"))
+        watched.update(_attrs(numpy, ("allclose", "isclose", "array_equal"), "numpy"))
+        self._watched = watched
+        # A function's code can be swapped without replacing the function object.
+        self._code = {label: getattr(value, "__code__", None) for label, (_o, _n, value) in watched.items()}
+        self._checks = [(func, func.__code__) for _name, func in checks]
+
+    def changed(self) -> list[str]:
+        """The names of the tools that are no longer what they were, in a stable order."""
+        changed = [name for name, module in self._modules.items() if sys.modules.get(name) is not module]
+        for label, (owner, name, value) in self._watched.items():
+            now = getattr(owner, name, None)
+            if now is not value or getattr(now, "__code__", None) is not self._code[label]:
+                changed.append(label)
+        changed += [f"the check {func.__name__}" for func, code in self._checks if func.__code__ is not code]
+        return changed
