@@ -66,7 +66,7 @@ def test_the_graders_lessons_not_the_students_settings(tmp_path):
         for student in ("honest", "tampered", "broken"):
             assert grades[student]["lessons"] == {"1": "passed", "2": "passed", "3": "passed", "4": "failed"}
         header = next(csv.reader((tmp_path / "g.csv").open()))
-        assert header == ["student", "path", "status", "lesson_1", "lesson_2", "lesson_3", "lesson_4", "passed", "message"]
+        assert header == ["student", "path", "status", "lesson_1", "lesson_2", "lesson_3", "lesson_4", "passed", "review", "message"]
         assert "3/4" in " ".join(result.output.split())
     bad = CliRunner().invoke(app, ["grade", str(klass), "--lessons", "2-99"])
     assert bad.exit_code == 2 and "there is no lesson" in " ".join(bad.output.split())

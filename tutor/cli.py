@@ -139,8 +139,15 @@ def check(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show passed checks and full tracebacks.")] = False,
     runs: Annotated[bool, typer.Option("--runs/--no-runs", help="Check the run milestones (they need this machine's training runs).")] = True,
     ignore_settings: Annotated[bool, typer.Option("--ignore-settings", help="Check as if tutor.toml had no [course] settings (what a grader does).")] = False,
+    key_stdin: Annotated[bool, typer.Option("--key-stdin", hidden=True, help="Read a key from stdin and stamp it on the JSON report (tutor grade).")] = False,
 ) -> None:
     """Run the checks. Exit 0 when every lesson checked passes, 1 otherwise."""
+    report_key = ""
+    if key_stdin:
+        from tutor.engine.hardening import make_private
+
+        report_key = sys.stdin.readline().strip()
+        make_private()
     import tempfile
 
     from tutor.engine.course import Course
@@ -187,7 +194,7 @@ def check(
                 results = course.check_in_order(runner, seed=seed, timeout=timeout, on_result=progress)
             report = Report(str(course.workspace.root), results)
             if format == Format.json:
-                print(report.to_json())
+                print(report.to_json(key=report_key))
             elif format == Format.junit:
                 print(report.to_junit(), end="")
             else:
@@ -317,14 +324,15 @@ def grade(
     settings: Annotated[Optional[Path], typer.Option(help="A workshop's settings file: grade its lessons.")] = None,
     csv_out: Annotated[Optional[Path], typer.Option("--csv", help="Write the grades as CSV.")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the grades as JSON.")] = None,
+    sandbox: Annotated[str, typer.Option(help="auto: bubblewrap where it runs, else none (with a warning); bwrap: required; none: no sandbox (see the README for what that does not protect).")] = "auto",
 ) -> None:
     """Grade a class: every workspace in its own process; a table, and CSV/JSON. Exit 0 when grading ran."""
     from rich.table import Table
     from rich.text import Text
 
     from tutor.engine.atomic import write_text_atomic
+    from tutor.engine.grading import SandboxUnavailable, resolve_sandbox, scaled_timeout, to_csv, to_json
     from tutor.engine.grading import grade as grade_all
-    from tutor.engine.grading import to_csv, to_json
     from tutor.engine.lessons import load_registry
     from tutor.engine.settings import SettingsError, load_settings, parse_numbers
     from tutor.render import MARKS
@@ -336,12 +344,25 @@ def grade(
             chosen = load_settings(settings, numbers, required=True).lessons
         if lessons is not None:
             chosen = parse_numbers([part.strip() for part in lessons.split(",") if part.strip()], numbers, "--lessons")
-    except SettingsError as exc:
+        mode, warning = resolve_sandbox(sandbox)
+    except (SettingsError, ValueError, SandboxUnavailable) as exc:
         _die(str(exc))
     numbers = list(chosen or numbers)
-    with console.status("Grading…"):
+    timeout, slow = scaled_timeout(timeout, jobs)
+    for note in filter(None, [warning, slow]):
+        err.print(f"warning: {note}", style="yellow", markup=False)
+
+    def save(grades) -> None:
+        # After every student: the files hold every finished row even if grading is killed.
+        if csv_out:
+            write_text_atomic(csv_out, to_csv(grades, numbers))
+        if json_out:
+            write_text_atomic(json_out, to_json(grades))
+
+    with console.status(f"Grading (sandbox: {mode})…"):
         grades = grade_all(paths, jobs=jobs, timeout=timeout, workspace_timeout=workspace_timeout,
-                           lessons=list(chosen) if chosen else None)
+                           lessons=list(chosen) if chosen else None, sandbox=mode, on_grade=save)
+    save(grades)
     table = Table(box=None, padding=(0, 1, 0, 0))
     table.add_column("student", no_wrap=True, min_width=10)
     for n in numbers:
@@ -351,14 +372,17 @@ def grade(
     for g in grades:
         cells = [Text(*MARKS.get(g.lessons.get(n, ""), ("", ""))) for n in numbers]
         graded = sum(s != "not-run" for s in g.lessons.values())
-        table.add_row(g.student, *cells, f"{g.passed}/{graded}" if g.status == "graded" else g.status, g.message)
-    console.print(table)
-    console.print("✓ passed  ✗ failed  ! could not finish (time limit, crash, syntax error)  · locked or not run "
-                  "(run milestones are checked on the learner's own machine)", style="dim")
-    if csv_out:
-        write_text_atomic(csv_out, to_csv(grades, numbers))
-    if json_out:
-        write_text_atomic(json_out, to_json(grades))
+        note = Text(g.message)  # Text, never markup: a folder may be named "[red]x"
+        if g.flags:
+            note = Text.assemble(("⚑ review: ", "bold yellow"), "; ".join(g.flags), " " if g.message else "", g.message)
+        table.add_row(Text(g.student), *cells, f"{g.passed}/{graded}" if g.status == "graded" else g.status, note)
+    try:
+        console.print(table)
+        console.print("✓ passed  ✗ failed  ! could not finish (time limit, crash, syntax error)  ⚠ tampered  "
+                      "· locked or not run (run milestones are checked on the learner's own machine)  "
+                      "⚑ code for a person to review", style="dim")
+    except BrokenPipeError:  # `tutor grade ... | head`: the files are already written
+        sys.stdout = None  # type: ignore[assignment]
 
 
 @app.command("app")

@@ -10,8 +10,11 @@ _PKG = Path(__file__).resolve().parent.parent
 
 
 def lessons_dir() -> Path:
-    """The lessons folder: inside the wheel when installed, beside the package in a clone."""
-    for candidate in (_PKG / "_lessons", _PKG.parent / "lessons"):
+    """The lessons folder: inside the wheel when installed, beside the package in a clone.
+    TUTOR_LESSONS_DIR names another (a grader gives each student a fresh read-only copy)."""
+    override = os.environ.get("TUTOR_LESSONS_DIR")
+    candidates = [Path(override)] if override else [_PKG / "_lessons", _PKG.parent / "lessons"]
+    for candidate in candidates:
         if (candidate / "lessons.toml").is_file():
             return candidate
     raise FileNotFoundError(

@@ -46,7 +46,6 @@ from typing import Any, Callable
 
 OUTPUT_LIMIT = 4000  # characters of the learner's own prints kept for the report
 FILE_SIZE_LIMIT = 64 * 2**20  # a print loop must not fill the disk
-IDLE_AFTER = 0.3  # seconds without a request before the worker warms up further
 
 
 # --- inside the child -----------------------------------------------------
@@ -467,6 +466,9 @@ def _assemble(events: list[dict[str, Any]], timed_out: bool, code: int, elapsed:
             result["traceback"] = output[-OUTPUT_LIMIT:]
     elif any(c["status"] != "passed" for c in checks):
         result["status"] = "failed"
+    elif not checks:
+        result.update(status="error", message="This lesson ran no checks: its checks.py is empty or damaged. "
+                                              "Reinstall the tutor.")
     return result
 
 
@@ -527,22 +529,17 @@ def warm_up() -> None:
     import tutor.checks  # noqa: F401
     import tutor.checks.torch_refs  # noqa: F401
 
-
-def warm_up_more() -> None:
-    """Slower imports that some checks need (an optimizer's first step imports
-    torch._dynamo, 0.8 s); done only while no request waits."""
+    # An optimizer's first step imports torch._dynamo (0.8 s), which rewraps
+    # torch.manual_seed among others. Imported here, once, it is neither paid in every
+    # child (a grader's tight time limit) nor mistaken for learner tampering.
     import torch._dynamo  # noqa: F401
 
 
-def _lines(fd: int, idle: Callable[[], None]):
-    """Request lines from `fd`; calls `idle` once, the first time none is waiting."""
+def _lines(fd: int):
+    """Request lines from `fd`, until it closes."""
     buffer = b""
-    idled = False
     while True:
         while b"\n" not in buffer:
-            if not idled and not select.select([fd], [], [], IDLE_AFTER)[0]:
-                idle()
-                idled = True
             chunk = os.read(fd, 1 << 16)
             if not chunk:
                 return
@@ -563,25 +560,14 @@ def _wipe_reply_key() -> None:
     del _REPLY_KEY[:]
 
 
-def _prctl(option: int, value: int) -> bool:
-    """Linux's prctl through libc; False where it is not available."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(option, value, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
-
-
 def _become_subreaper() -> None:
-    """Orphans of the checks come back to this worker (PR_SET_CHILD_SUBREAPER), so they
-    can be killed; and other processes of this user may not open this worker's pipes
-    through /proc (PR_SET_DUMPABLE 0)."""
+    """Orphans of the checks come back to this worker, so they can be killed; and other
+    processes of this user may not open this worker's pipes through /proc."""
     global _SUBREAPER
-    if sys.platform.startswith("linux"):
-        _SUBREAPER = _prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
-        _prctl(4, 0)  # PR_SET_DUMPABLE
+    from tutor.engine.hardening import become_subreaper, make_private
+
+    _SUBREAPER = become_subreaper()
+    make_private()
 
 
 def _read_key(fd: int) -> None:
@@ -600,7 +586,7 @@ def serve() -> None:
     _become_subreaper()
     warm_up()
     _reply(stdout, {"ready": True, "pid": os.getpid()})
-    for line in _lines(stdin, warm_up_more):
+    for line in _lines(stdin):
         if not line.strip():
             continue
         request = json.loads(line)

@@ -1,0 +1,224 @@
+"""`tutor grade` with hostile students: no one changes another's grade, the grader's
+files or the checks; the grader's files survive the grader being killed."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tutor.cli import app
+from tutor.engine.grading import bwrap_works, grade
+from tutor.engine.lessons import load_registry
+from tutor.engine.paths import python_command
+from tutor.engine.stubs import generate_stubs, solution_files
+from tutor.engine.workspace import write_workspace
+
+needs_bwrap = pytest.mark.skipif(not bwrap_works(), reason="bubblewrap is not installed or cannot run here")
+
+
+def _digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            h.update(str(path.relative_to(folder)).encode() + path.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture
+def lessons_copy(tmp_path, monkeypatch):
+    """The grader's "installed" lessons: a copy the hostile student may try to edit."""
+    root = tmp_path / "installed-lessons"
+    shutil.copytree(load_registry().root, root, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setenv("TUTOR_LESSONS_DIR", str(root))
+    return root
+
+
+def _hostile_init(klass: Path, lessons: Path, csv_path: Path) -> str:
+    """A student who attacks classmates, the checks, the grader's CSV and the grader."""
+    return textwrap.dedent(f"""
+        import os, signal, subprocess, sys
+        # 1. break the honest classmate's lesson 1
+        try:
+            with open({str(klass / "honest" / "model" / "warmup.py")!r}, "w") as f:
+                f.write("def softmax(scores):\\n    raise RuntimeError('spoiled')\\n")
+        except OSError:
+            pass
+        # 2. make lesson 1's checks pass anything, for every later student
+        try:
+            with open({str(lessons / "01_edit_check_loop" / "checks.py")!r}, "w") as f:
+                f.write("")
+        except OSError:
+            pass
+        # 3. a detached process that rewrites the grader's CSV after grading
+        try:
+            subprocess.Popen([sys.executable, "-c", "import time; time.sleep(4); open({str(csv_path)!r}, 'w').write('forged')"],
+                             start_new_session=True)
+        except OSError:
+            pass
+    """)
+
+
+@needs_bwrap
+def test_sandboxed_students_cannot_spoil_classmates_checks_or_files(tmp_path, lessons_copy):
+    klass = tmp_path / "class"
+    write_workspace(klass / "honest", {"__init__.py": "", **solution_files()})
+    csv_path = tmp_path / "grades.csv"
+    attack = _hostile_init(klass, lessons_copy, csv_path)
+    write_workspace(klass / "attacker", {**generate_stubs(), "__init__.py": attack})
+    write_workspace(klass / "later", {"__init__.py": "", **generate_stubs()})  # graded after the attacker
+    before = _digest(lessons_copy), (klass / "honest" / "model" / "warmup.py").read_text()
+    result = CliRunner().invoke(app, ["grade", str(klass), "--lessons", "1", "--jobs", "1", "--sandbox", "bwrap",
+                                      "--csv", str(csv_path)])
+    assert result.exit_code == 0, result.output
+    rows = {r["student"]: r for r in csv.DictReader(csv_path.open())}
+    assert rows["honest"]["lesson_1"] == "passed"
+    assert rows["attacker"]["lesson_1"] == "failed" and rows["later"]["lesson_1"] == "failed"
+    assert (_digest(lessons_copy), (klass / "honest" / "model" / "warmup.py").read_text()) == before
+    assert "subprocess" in rows["attacker"]["review"]  # flagged for a person
+    time.sleep(5)
+    assert csv_path.read_text() != "forged"
+
+
+def test_without_a_sandbox_the_checks_stay_the_graders(tmp_path, lessons_copy):
+    """--sandbox none: the README's limits (classmates' files are reachable), but each
+    student is graded by a fresh copy of the checks taken before anyone's code ran."""
+    klass = tmp_path / "class"
+    write_workspace(klass / "a-attacker", {**generate_stubs(), "__init__.py": _hostile_init(klass, lessons_copy, tmp_path / "x.csv")})
+    write_workspace(klass / "b-later", {"__init__.py": "", **generate_stubs()})
+    grades = {g.student: g for g in grade([klass], jobs=1, lessons=[1], sandbox="none", timeout=30)}
+    assert grades["a-attacker"].lessons == {1: "failed"}
+    assert grades["b-later"].lessons == {1: "failed"}, "an emptied checks.py must not pass a later student"
+
+
+def test_a_submission_folder_named_tutor_is_never_imported(tmp_path):
+    klass = tmp_path / "subs"
+    write_workspace(klass / "student", {"__init__.py": "", **generate_stubs()})
+    marker = tmp_path / "ran"
+    fake = klass / "tutor"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(f"open({str(marker)!r}, 'w').write('yes')\n")
+    (fake / "__main__.py").write_text(f"open({str(marker)!r}, 'w').write('yes')\nprint('[]')\n")
+    proc = subprocess.run(python_command("tutor", "grade", ".", "--lessons", "1", "--sandbox", "none",
+                                         "--json", str(tmp_path / "g.json")),
+                          cwd=klass, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert not marker.exists()
+    grades = {g["student"]: g for g in json.loads((tmp_path / "g.json").read_text())}
+    assert grades["student"]["lessons"] == {"1": "failed"}
+    assert grades["tutor"]["status"] == "missing"
+
+
+def test_a_killed_grader_leaves_every_finished_row(tmp_path):
+    klass = tmp_path / "class"
+    for name in ("a", "b"):
+        write_workspace(klass / name, {"__init__.py": "", **solution_files()})
+    write_workspace(klass / "c-slow", {"__init__.py": "", **solution_files(),
+                                       "warmup.py": "def softmax(scores):\n    while True:\n        pass\n"})
+    csv_path, json_path = tmp_path / "g.csv", tmp_path / "g.json"
+    proc = subprocess.Popen(python_command("tutor", "grade", str(klass), "--lessons", "1", "--jobs", "1", "--timeout", "60",
+                                           "--sandbox", "none", "--csv", str(csv_path), "--json", str(json_path)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if json_path.exists() and len(json.loads(json_path.read_text())) == 2:
+            break
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    rows = list(csv.DictReader(csv_path.open()))
+    assert [r["student"] for r in rows] == ["a", "b"]
+    assert all(r["lesson_1"] == "passed" for r in rows)
+
+
+def test_a_malformed_report_is_an_error_row_naming_the_student(tmp_path):
+    klass = tmp_path / "class"
+    write_workspace(klass / "honest", {"__init__.py": "", **solution_files()})
+    # Writes "[]" into the `tutor check` process's own stdout, past the worker.
+    forge = textwrap.dedent("""
+        import os
+        def _stdout_of_check():
+            worker = os.getppid()
+            with open(f"/proc/{worker}/stat") as f:
+                check = int(f.read().rsplit(")", 1)[1].split()[1])
+            return f"/proc/{check}/fd/1"
+        try:
+            with open(_stdout_of_check(), "w") as out:
+                out.write("[]\\n")
+        except OSError:
+            pass
+    """)
+    write_workspace(klass / "forger", {**solution_files(), "__init__.py": forge})
+    grades = {g.student: g for g in grade([klass], jobs=2, lessons=[1], sandbox="none", timeout=30)}
+    assert grades["honest"].lessons == {1: "passed"}
+    forger = grades["forger"]
+    assert forger.lessons.get(1) != "passed"
+    if forger.status == "error":
+        assert "well-formed report" in forger.message
+
+
+def test_csv_cells_and_names_are_inert(tmp_path):
+    klass = tmp_path / "class"
+    for name in ("=HYPERLINK(1)", "[red]shout", "@sum", "-2+3"):
+        write_workspace(klass / name, {"__init__.py": "", **generate_stubs()})
+    result = CliRunner().invoke(app, ["grade", str(klass), "--lessons", "1", "--sandbox", "none",
+                                      "--csv", str(tmp_path / "g.csv")])
+    assert result.exit_code == 0, result.output
+    students = [row[0] for row in csv.reader((tmp_path / "g.csv").open())][1:]
+    assert sorted(students) == sorted(["'-2+3", "'=HYPERLINK(1)", "'@sum", "[red]shout"])
+    assert "[red]shout" in result.output  # printed as it is, not read as markup
+
+
+def test_junit_is_well_formed_whatever_the_learner_prints(runner, make_workspace, tmp_path):
+    noisy = "import math\n\n\ndef softmax(scores):\n    print('\\x1b[31mred\\x00\\x07\\x1b]0;title\\x07 <&>')\n    raise ValueError('\\x1b[1mbold\\x0b')\n"
+    ws = make_workspace(overrides={"warmup.py": noisy})
+    result = CliRunner().invoke(app, ["check", "1", "--format", "junit", "--workspace", str(ws.root)])
+    assert result.exit_code == 1
+    root = ET.fromstring(result.output)
+    text = "".join(root.itertext())
+    assert "\x1b" not in text and "\x00" not in text and "<&>" in text
+
+
+def test_two_workers_share_the_cores_within_the_time_limit(make_workspace):
+    """Grading with --jobs 2 on two cores: each worker keeps to its share of threads,
+    so the reference solution's lesson 13 stays far inside a 10 s limit."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tutor.engine.runner import CheckRunner, default_threads
+
+    ws = make_workspace()
+    lesson = load_registry().get(13)
+    runners = [CheckRunner(timeout=10, threads=default_threads(2)) for _ in range(2)]
+    try:
+        for r in runners:
+            r.start()
+        with ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(lambda r: [r.check(ws, lesson) for _ in range(3)], runners))
+    finally:
+        for r in runners:
+            r.close()
+    durations = [res.duration for batch in results for res in batch]
+    assert all(res.status == "passed" for batch in results for res in batch), [res.message for b in results for res in b]
+    assert max(durations) < 5.0, durations  # half the lesson's 10 s limit: a margin for a loaded machine
+
+
+def test_jobs_above_the_cores_scale_the_time_limit():
+    from tutor.engine.grading import scaled_timeout
+
+    cores = os.cpu_count() or 1
+    assert scaled_timeout(10, cores) == (10, "")
+    limit, note = scaled_timeout(10, cores * 2)
+    assert limit == 20 and "cores" in note
+    assert sys.executable  # the grader's own interpreter starts the children
