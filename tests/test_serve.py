@@ -41,16 +41,22 @@ def server(tmp_path, tutor_home):
     proc = subprocess.Popen([sys.executable, "-m", "tutor", "serve", "--workspace", str(tmp_path / "ws"), "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
                             env={**os.environ, "TUTOR_HOME": str(tutor_home)})
+    url = None
     deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and url is None:
+        line = proc.stdout.readline().decode()
+        if not line and proc.poll() is not None:
+            pytest.fail("tutor serve ended early")
+        match = re.search(r"(http://\S+\?token=\S+)", line)
+        url = match.group(1) if match else None
+    assert url, "tutor serve printed no address with a token"
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("localhost", port), timeout=1).close()
             break
         except OSError:
-            if proc.poll() is not None:
-                pytest.fail("tutor serve ended early:\n" + proc.stdout.read().decode())
             time.sleep(0.2)
-    yield f"http://localhost:{port}"
+    yield url
     os.killpg(proc.pid, signal.SIGTERM)  # the server and the app process of each browser tab
     try:
         proc.wait(timeout=10)
@@ -102,23 +108,66 @@ def test_serve_explains_what_it_needs(tmp_path, monkeypatch):
 
 def test_serve_warns_before_leaving_localhost(tmp_path, monkeypatch):
     pytest.importorskip("textual_serve")
-    import textual_serve.server
+    import tutor.web
 
     started = {}
 
     class FakeServer:
-        def __init__(self, command, **options):
-            started.update(command=command, **options)
+        url = "http://x/?token=t"
 
         def serve(self):
             started["served"] = True
 
-    monkeypatch.setattr(textual_serve.server, "Server", FakeServer)
+    def fake_make_server(command, **options):
+        started.update(command=command, **options)
+        return FakeServer()
+
+    monkeypatch.setattr(tutor.web, "make_server", fake_make_server)
     assert run("init", tmp_path / "ws").exit_code == 0
     result = run("serve", "--workspace", tmp_path / "ws", "--host", "0.0.0.0", "--port", "8123")
     assert result.exit_code == 0 and started["served"]
-    assert "-m tutor app --workspace" in started["command"] and str(tmp_path / "ws") in started["command"]
+    assert "'tutor'" in started["command"] and " app --workspace " in started["command"] and str(tmp_path / "ws") in started["command"]
+    assert "-m tutor" not in started["command"]  # never imports from the current folder
     assert started["host"] == "0.0.0.0" and started["port"] == 8123
     assert "anyone who can reach port 8123 can run code" in result.text
+    assert "?token=t" in result.text
     quiet = run("serve", "--workspace", tmp_path / "ws")
     assert "anyone" not in quiet.text and started["host"] == "localhost"
+
+
+def _get(url: str, headers: dict[str, str] | None = None) -> int:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def _websocket(url: str, origin: str) -> int:
+    """The HTTP status of a WebSocket handshake with this Origin (101: accepted)."""
+    import base64
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as s:
+        key = base64.b64encode(os.urandom(16)).decode()
+        path = "/ws" + (f"?{parts.query}" if parts.query else "")
+        s.sendall((f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: {origin}\r\n\r\n").encode())
+        return int(s.recv(1024).split()[1])
+
+
+def test_serve_needs_the_token_its_own_origin_and_host(server):
+    base, token = server.split("/?token=")
+    assert _get(server) == 200
+    assert _get(base + "/") == 403  # no token
+    assert _get(base + "/?token=wrong") == 403
+    assert _get(server, {"Host": "evil.example:80"}) == 403  # a DNS-rebinding page
+    assert _get(server, {"Origin": "http://evil.example"}) == 403
+    # The attack that worked: a page on another site opens the app's WebSocket.
+    assert _websocket(f"{base}/?token={token}", "http://evil.example") == 403
+    assert _websocket(base + "/", base) == 403  # right origin, no token
+    assert _websocket(f"{base}/?token={token}", base) == 101

@@ -406,7 +406,9 @@ def serve(
     from tutor.engine.workspace import WorkspaceError, find_workspace
 
     try:
-        from textual_serve.server import Server
+        import textual_serve.server  # noqa: F401 - the extra that browser mode needs
+
+        from tutor.web import make_server
     except ImportError:
         _die("browser mode needs textual-serve: pip install 'tutor[web]' (or pip install textual-serve)", code=1)
     try:
@@ -417,8 +419,14 @@ def serve(
         err.print(f"[yellow]warning:[/yellow] listening on {host}: anyone who can reach port {port} can run code "
                   "in this workspace as you. Use this only on a network you trust.")
     # Each browser tab gets its own app process; the tab's size becomes the terminal's.
-    command = f"{shlex.quote(sys.executable)} -m tutor app --workspace {shlex.quote(str(root))}"
-    Server(command, host=host, port=port, title="tutor", public_url=public_url).serve()
+    from tutor.engine.paths import python_command
+
+    command = shlex.join(python_command("tutor", "app", "--workspace", str(root)))
+    server = make_server(command, host=host, port=port, public_url=public_url)
+    console.print(f"Open this address in your browser (it holds this server's token; keep it to yourself):\n"
+                  f"  {server.url}", markup=False, highlight=False)
+    sys.stdout.flush()
+    server.serve()
 
 
 def _report_rewrite(course, rewrite) -> None:
