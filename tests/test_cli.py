@@ -15,19 +15,7 @@ from tutor.cli import app
 from tutor.engine.lessons import load_registry
 from tutor.engine.stubs import solution_files
 
-cli = CliRunner()
-
-
-def run(*args, cwd=None):
-    old = os.getcwd()
-    if cwd:
-        os.chdir(cwd)
-    try:
-        result = cli.invoke(app, [str(a) for a in args], catch_exceptions=False)
-    finally:
-        os.chdir(old)
-    result.text = " ".join(result.output.split())  # Rich wraps lines; compare words
-    return result
+from tests.helpers import cli, run  # noqa: F401 - run is used below
 
 
 @pytest.fixture

@@ -14,27 +14,9 @@ from tutor.engine.lessons import load_registry
 from tutor.engine.settings import load_settings
 from tutor.training import checkpoint
 
-from .test_cli import run
+from tests.helpers import practice_tsv, run, tiny_checkpoint
 
 SETTINGS = '[course]\nlessons = "5-8"\nsolutions = false\n'
-
-
-def practice_tsv(path: Path) -> Path:
-    path.write_text("".join(f"{('ham', 'spam')[label]}\t{text}\n" for label, text in sms.demo_messages(n=60)))
-    return path
-
-
-def tiny_checkpoint(path: Path) -> Path:
-    """A checkpoint as a run writes it: weights, optimizer state, random state."""
-    import torch
-
-    torch.manual_seed(0)
-    model = torch.nn.Linear(3, 2)
-    optimizer = torch.optim.AdamW(model.parameters())
-    model(torch.ones(1, 3)).sum().backward()
-    optimizer.step()
-    checkpoint.save(path, {"step": 7, "model_cfg": {}}, model, optimizer, torch.get_rng_state())
-    return path
 
 
 @pytest.fixture

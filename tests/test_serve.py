@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_cli import run
+from tests.helpers import run
 
 CHROMIUM = next((p for p in (os.environ.get("TUTOR_CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser"),
                              "/usr/bin/chromium") if p and Path(p).is_file()), None)

@@ -29,7 +29,7 @@ from tutor.engine.settings import (
 from tutor.engine.stubs import generate_stubs, solution_files
 from tutor.engine.workspace import MARKER_TEXT, extract_components, write_workspace
 
-from .test_cli import run
+from tests.helpers import run
 
 REGISTRY = load_registry()
 NUMBERS = REGISTRY.numbers()

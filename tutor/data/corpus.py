@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tutor.engine.atomic import write_text_atomic
-from tutor.engine.paths import data_home
+from tutor.engine.paths import data_home, inside
 
 DEFAULT = "pydoc"
 VAL_EVERY = 20  # one document in 20 goes to validation
@@ -93,7 +93,10 @@ def load_corpus(name: str) -> Corpus:
 
 def _write(name: str, source: str, documents: Iterator[str]) -> Corpus:
     """Split documents into train/val (every VAL_EVERY-th to val) and write them atomically."""
-    root = corpora_dir() / name
+    try:
+        root = inside(corpora_dir(), name)
+    except ValueError as exc:
+        raise CorpusError(str(exc)) from None
     root.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     train_tmp, val_tmp = root / ".train.txt.part", root / ".val.txt.part"

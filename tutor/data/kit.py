@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
 from tutor.data.download import sha256_of
-from tutor.engine.paths import data_home
+from tutor.engine import paths
+from tutor.engine.paths import data_home, safe_name
 
 MANIFEST = "tutor-kit.json"
 FORMAT = "tutor-kit-1"
@@ -150,24 +151,64 @@ def _write(out: Path, entries: list[tuple[str, str, Path]], log: Callable[[str],
 # --- unpacking ---
 
 
+MAX_MANIFEST = 1 << 20  # bytes: a manifest lists a handful of files
+_FIELDS = {"kind": str, "name": str, "path": str, "size": int, "sha256": str}
+
+
+def inside(folder: Path, name: str) -> Path:
+    try:
+        return paths.inside(folder, name)
+    except ValueError as exc:
+        raise KitError(f"{exc}; nothing was imported") from None
+
+
+def _parse_manifest(raw: bytes) -> list[Item]:
+    """The manifest's items, or a KitError that says what is wrong with its shape."""
+    if len(raw) > MAX_MANIFEST:
+        raise KitError(f"the manifest is larger than {MAX_MANIFEST // 1024} KB")
+    try:
+        manifest = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise KitError(f"the manifest is not JSON ({str(exc)[:80]})") from None
+    if not isinstance(manifest, dict):
+        raise KitError("the manifest is not a JSON object")
+    if manifest.get("format") != FORMAT:
+        raise KitError(f"it is a kit of format {str(manifest.get('format'))[:40]!r}; this tutor reads {FORMAT}. "
+                       "Update the tutor, or pack the kit again with this version.")
+    entries = manifest.get("items")
+    if not isinstance(entries, list):
+        raise KitError("the manifest has no list of items")
+    items = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or set(entry) != set(_FIELDS):
+            raise KitError(f"item {index} of the manifest must have exactly the fields {', '.join(_FIELDS)}")
+        for field_name, kind in _FIELDS.items():
+            value = entry[field_name]
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise KitError(f"item {index} of the manifest: {field_name} must be a {kind.__name__}")
+        items.append(Item(**entry))
+    return items
+
+
 def read_manifest(archive: zipfile.ZipFile, where: Path) -> list[Item]:
     try:
-        manifest = json.loads(archive.read(MANIFEST))
-        if manifest.get("format") != FORMAT:
-            raise KitError(f"{where} is a kit of format {manifest.get('format')!r}; this tutor reads {FORMAT}. "
-                           "Update the tutor, or pack the kit again with this version.")
-        items = [Item(**raw) for raw in manifest["items"]]
-    except KitError:
-        raise
-    except (KeyError, TypeError, ValueError) as exc:
+        info = archive.getinfo(MANIFEST)
+        if info.file_size > MAX_MANIFEST:
+            raise KitError(f"the manifest is larger than {MAX_MANIFEST // 1024} KB")
+        items = _parse_manifest(archive.read(MANIFEST))
+    except KitError as exc:
+        raise KitError(f"{where}: {exc}") from None
+    except (KeyError, zipfile.BadZipFile, OSError) as exc:
         raise KitError(f"{where}: the kit's manifest is damaged ({exc})") from None
     names = set(archive.namelist())
     for item in items:
         member = PurePosixPath(item.path)
         if item.kind not in KINDS:
             raise KitError(f"{where}: unknown kind {item.kind!r} in the manifest (a newer tutor's kit?)")
-        if member.is_absolute() or ".." in member.parts or len(member.parts) != 2:
+        if member.is_absolute() or ".." in member.parts or len(member.parts) != 2 or not safe_name(member.name):
             raise KitError(f"{where}: the manifest names an unsafe path {item.path!r}; nothing was imported")
+        if not safe_name(item.name):
+            raise KitError(f"{where}: the manifest names an unsafe name {item.name!r}; nothing was imported")
         if item.path not in names:
             raise KitError(f"{where}: {item.path} is in the manifest but not in the zip; copy the kit again")
         if archive.getinfo(item.path).file_size != item.size or not 0 <= item.size <= MAX_MEMBER:
@@ -179,10 +220,18 @@ def _extract(archive: zipfile.ZipFile, item: Item, folder: Path, where: Path) ->
     """One member, streamed to `folder` and checked against the manifest's SHA-256."""
     target = folder / PurePosixPath(item.path).name
     digest = hashlib.sha256()
-    with archive.open(item.path) as src, open(target, "wb") as dst:
-        while block := src.read(1 << 20):
-            digest.update(block)
-            dst.write(block)
+    written = 0
+    try:
+        with archive.open(item.path) as src, open(target, "wb") as dst:
+            while block := src.read(1 << 20):
+                written += len(block)
+                if written > item.size:  # counted while decompressing: the zip's header may lie
+                    raise KitError(f"{where}: {item.path} decompresses to more than the {item.size:,} bytes the "
+                                   "manifest pins; nothing was imported")
+                digest.update(block)
+                dst.write(block)
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise KitError(f"{where}: {item.path} is damaged ({exc}); copy the kit again") from None
     if digest.hexdigest() != item.sha256:
         raise KitError(f"{where}: {item.path} is damaged (its SHA-256 is not the manifest's); copy the kit again")
     return target
@@ -256,6 +305,10 @@ def unpack(path: Path, log: Callable[[str], None] = lambda _: None) -> list[str]
             file = _extract(archive, item, folder, path)
             _verify(item, file, path)
             files.append((item, file))
+        # Every destination resolved and checked before anything is written.
+        for item, file in files:
+            inside(checkpoints_dir() if item.kind == "checkpoint" else data_home() / "kit" / "corpora", item.name)
+            inside(data_home() / "kit" / "corpora", file.name)
         for item, file in files:
             if item.kind == "download":
                 source = SOURCES[item.name]
@@ -264,12 +317,12 @@ def unpack(path: Path, log: Callable[[str], None] = lambda _: None) -> list[str]
                 report = sms.import_file(file)
                 done.append(f"{sms.DATASET}: {report.summary()}")
             elif item.kind == "corpus":
-                stored = _place(file, data_home() / "kit" / "corpora" / file.name)
+                stored = _place(file, inside(data_home() / "kit" / "corpora", file.name))
                 corpus = file_corpus(stored, name=f"kit-{item.name}")
                 done.append(f"corpus {corpus.name}: {corpus.train_chars:,} characters to train on "
                             f"(tutor train pretrain --corpus {stored})")
             elif item.kind == "checkpoint":
-                target = _place(file, checkpoints_dir() / item.name)
+                target = _place(file, inside(checkpoints_dir(), item.name))
                 os.utime(target)  # the newest import is the default starting point
                 done.append(f"pretrained checkpoint {target} (the default for `tutor train classify` "
                             "until you pretrain your own)")

@@ -98,13 +98,27 @@ def read_source(path: Path) -> str:
             names = [n for n in archive.namelist() if Path(n).name == UCI_MEMBER]
             if not names:
                 raise SmsDataError(f"{path} is a zip without a {UCI_MEMBER} file (has: {', '.join(archive.namelist()[:5])})")
-            data = archive.read(names[0])
+            data = _read_capped(archive, names[0], path)
     if b"\x00" in data:
         raise SmsDataError(f"{path} looks binary, not a label<TAB>message text file")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SmsDataError(f"{path} is not UTF-8 (byte {exc.start}: {exc.reason})") from None
+
+
+def _read_capped(archive: zipfile.ZipFile, member: str, path: Path) -> bytes:
+    """A zip member's bytes, counted while they are decompressed: the size a zip's header
+    claims is the packer's word, and a small zip can hold a vast file."""
+    chunks, total = [], 0
+    with archive.open(member) as src:
+        while block := src.read(1 << 20):
+            total += len(block)
+            if total > MAX_BYTES:
+                raise SmsDataError(f"{path}: {member} holds more than {MAX_BYTES // 2**20} MB once decompressed: "
+                                   "too large to be the SMS Spam Collection")
+            chunks.append(block)
+    return b"".join(chunks)
 
 
 def datasets_dir() -> Path:

@@ -51,3 +51,18 @@ def data_home() -> Path:
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("tutor", appauthor=False))
+
+
+def safe_name(name: str) -> bool:
+    """A file or folder name from outside (a kit's manifest, a corpus name) that stays in the
+    folder it is joined to: no separators, no '..', nothing hidden or unprintable."""
+    return (0 < len(name) <= 120 and name not in (".", "..") and not name.startswith(".")
+            and not any(c in name for c in "/\\:\0") and name.isprintable())
+
+
+def inside(folder: Path, name: str) -> Path:
+    """folder / name, or ValueError unless it resolves inside folder (check before writing)."""
+    target = (folder / name).resolve()
+    if not safe_name(name) or folder.resolve() not in target.parents:
+        raise ValueError(f"the name {name!r} would write outside {folder}")
+    return target

@@ -3,12 +3,17 @@ the random-number state and a JSON header (step, settings, tokenizer ranks).
 
 One file, written to a temporary name and renamed over the old one, so a crash
 or Ctrl-C leaves either the previous checkpoint or the new one, never a mix.
-Loading reads tensors and JSON only: nothing is ever unpickled.
+Loading reads tensors and JSON only: nothing is ever unpickled. The header
+records a SHA-256 of every tensor's bytes, checked on load, and its shape is
+checked too, so a damaged or doctored file is named as such instead of failing
+later in a way that blames the learner's settings.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+import hashlib
 import json
 import os
 import tempfile
@@ -72,9 +77,24 @@ def save(path: Path, header: dict[str, Any], model, optimizer=None, rng=None) ->
     _write(Path(path), tensors, header)
 
 
+def tensors_digest(tensors: dict[str, Any]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes, in name order."""
+    import torch
+
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().contiguous().cpu()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        if t.numel():
+            digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def _write(path: Path, tensors: dict[str, Any], header: dict[str, Any]) -> None:
     """Tensors and the JSON header to a temporary file, synced, then renamed over `path`."""
     from safetensors.torch import save_file
+
+    header = {**header, "tensors_sha256": tensors_digest(tensors)}
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -103,22 +123,74 @@ def load(path: Path) -> Checkpoint:
         raise CheckpointError(f"{path} could not be read (truncated or corrupt?): {exc}") from None
     try:
         header = json.loads(meta["tutor"])
-        if header.get("format") != FORMAT:
-            raise ValueError(f"format {header.get('format')!r}")
-    except (KeyError, ValueError) as exc:
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            raise ValueError(f"format {header.get('format')!r}" if isinstance(header, dict) else "not an object")
+    except (KeyError, ValueError, RecursionError) as exc:
         raise CheckpointError(f"{path} is not a tutor checkpoint ({exc})") from None
+    problem = _header_problem(header)
+    if problem:
+        raise CheckpointError(f"{path} has a damaged header: {problem}")
+    if "tensors_sha256" in header and tensors_digest(tensors) != header["tensors_sha256"]:
+        raise CheckpointError(f"{path} is damaged: its tensors do not match the checksum it was saved with "
+                              "(altered or corrupted on disk)")
     model = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    _refuse_non_finite(model, path)
     optimizer = None
     if "optimizer" in header:
-        state: dict[int, dict[str, Any]] = {}
-        for key, value in tensors.items():
-            if key.startswith("optim."):
-                _, idx, name = key.split(".", 2)
-                state.setdefault(int(idx), {})[name] = value
-        for idx, scalars in header["optimizer"]["scalars"].items():
-            state.setdefault(int(idx), {}).update(scalars)
+        try:
+            state: dict[int, dict[str, Any]] = {}
+            for key, value in tensors.items():
+                if key.startswith("optim."):
+                    _, idx, name = key.split(".", 2)
+                    state.setdefault(int(idx), {})[name] = value
+            for idx, scalars in header["optimizer"]["scalars"].items():
+                state.setdefault(int(idx), {}).update(scalars)
+        except (ValueError, AttributeError, TypeError) as exc:
+            raise CheckpointError(f"{path} has a damaged optimizer state ({exc})") from None
         optimizer = {"state": state, "param_groups": header["optimizer"]["param_groups"]}
     return Checkpoint(header=header, model=model, optimizer=optimizer, rng=tensors.get("rng.torch"))
+
+
+def _header_problem(header: dict[str, Any]) -> str:
+    """What is wrong with the shape of a header, or "" (each field as `save` writes it)."""
+    step = header.get("step", 0)
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        return f"step is {step!r}, not a whole number"
+    for key in ("settings", "model_cfg", "classify"):
+        if key in header and not isinstance(header[key], dict):
+            return f"{key} is not a table of settings"
+    if "model_cfg" in header and not all(isinstance(v, (int, float, bool, str, type(None))) for v in header["model_cfg"].values()):
+        return "model_cfg holds something other than numbers and words"
+    if "optimizer" in header:
+        opt = header["optimizer"]
+        if (not isinstance(opt, dict) or not isinstance(opt.get("param_groups"), list)
+                or not isinstance(opt.get("scalars"), dict) or not all(isinstance(v, dict) for v in opt["scalars"].values())):
+            return "the optimizer state is not what a tutor checkpoint holds"
+    if "tokenizer" in header:
+        tok = header["tokenizer"]
+        if not isinstance(tok, dict) or not isinstance(tok.get("ranks"), list) or not isinstance(tok.get("special_tokens"), dict):
+            return "the tokenizer is not what a tutor checkpoint holds"
+        try:
+            for rank in tok["ranks"]:
+                base64.b64decode(rank, validate=True)
+        except (binascii.Error, TypeError, ValueError):
+            return "a tokenizer rank is not valid base64"
+        if not all(isinstance(v, int) for v in tok["special_tokens"].values()):
+            return "a special token's id is not a whole number"
+    if "tensors_sha256" in header and not isinstance(header["tensors_sha256"], str):
+        return "the tensors' checksum is not text"
+    return ""
+
+
+def _refuse_non_finite(model: dict[str, Any], path: Path) -> None:
+    """NaN or infinite weights: say so, rather than let a later loss blame the learning rate."""
+    import torch
+
+    for name, tensor in model.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"{path} holds NaN or infinite weights ({name}): the run had diverged when it "
+                                  "was saved. Train again with a lower peak_lr (--set peak_lr=...) or resume an "
+                                  "earlier checkpoint")
 
 
 def weights_only(source: Path, target: Path) -> None:

@@ -1,0 +1,48 @@
+"""Helpers that several test modules share (test modules never import each other)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from tutor.cli import app
+
+cli = CliRunner()
+
+
+def run(*args, cwd=None):
+    """`tutor ARGS` in this process; `.text` is the output with Rich's line wrapping undone."""
+    old = os.getcwd()
+    if cwd:
+        os.chdir(cwd)
+    try:
+        result = cli.invoke(app, [str(a) for a in args], catch_exceptions=False)
+    finally:
+        os.chdir(old)
+    result.text = " ".join(result.output.split())  # Rich wraps lines; compare words
+    return result
+
+
+def practice_tsv(path: Path) -> Path:
+    """A small SMS file in the collection's label<TAB>text format, both classes."""
+    from tutor.data import sms
+
+    path.write_text("".join(f"{('ham', 'spam')[label]}\t{text}\n" for label, text in sms.demo_messages(n=60)))
+    return path
+
+
+def tiny_checkpoint(path: Path) -> Path:
+    """A checkpoint as a run writes it: weights, optimizer state, random state."""
+    import torch
+
+    from tutor.training import checkpoint
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.AdamW(model.parameters())
+    model(torch.ones(1, 3)).sum().backward()
+    optimizer.step()
+    checkpoint.save(path, {"step": 7, "model_cfg": {}}, model, optimizer, torch.get_rng_state())
+    return path
