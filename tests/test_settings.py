@@ -53,7 +53,9 @@ def test_lesson_numbers_ranges_and_all():
 
 @pytest.mark.parametrize("table, message", [
     ({"solution": False}, "unknown setting 'solution'"),
-    ({"lessons": "1-99"}, "there is no lesson 18, 19, … 99"),
+    ({"lessons": "1-99"}, "the range '1-99' goes past the course's lessons"),
+    ({"lessons": "1-300000000"}, "goes past the course's lessons"),  # refused before it is expanded
+    ({"lessons": [99]}, "there is no lesson 99"),
     ({"lessons": "8-5"}, "runs backwards"),
     ({"lessons": []}, "course.lessons is empty"),
     ({"lessons": [True]}, "not a lesson number"),

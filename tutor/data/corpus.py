@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tutor.engine.atomic import write_text_atomic
+from tutor.engine.atomic import clean_stale_temporaries, temporary_beside, write_text_atomic
 from tutor.engine.paths import data_home, inside
 
 DEFAULT = "pydoc"
@@ -58,6 +58,11 @@ class Corpus:
     def val_text(self) -> str:
         return self.val_path.read_text(encoding="utf-8")
 
+    def head(self, split: str, chars: int) -> str:
+        """The first `chars` characters of a split, without reading the rest."""
+        with open(self.train_path if split == "train" else self.val_path, encoding="utf-8") as f:
+            return f.read(chars)
+
 
 def corpora_dir() -> Path:
     return data_home() / "corpora"
@@ -92,16 +97,35 @@ def load_corpus(name: str) -> Corpus:
 
 
 def _write(name: str, source: str, documents: Iterator[str]) -> Corpus:
-    """Split documents into train/val (every VAL_EVERY-th to val) and write them atomically."""
+    """Split documents into train/val (every VAL_EVERY-th to val) and write them atomically.
+
+    Under the corpus's lock, to temporaries of this process's own: two first runs that
+    build the same corpus at once both end with the same whole files."""
+    from filelock import FileLock
+
     try:
         root = inside(corpora_dir(), name)
     except ValueError as exc:
         raise CorpusError(str(exc)) from None
     root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root) + ".lock", timeout=3600):
+        clean_stale_temporaries(root)
+        with temporary_beside(root / "train.txt") as train_tmp, temporary_beside(root / "val.txt") as val_tmp:
+            counts, digest = _split(documents, train_tmp, val_tmp)
+            if counts["train"] == 0:
+                raise CorpusError(f"the corpus {name!r} has no text to train on")
+            train_tmp.replace(root / "train.txt")
+            val_tmp.replace(root / "val.txt")
+        corpus = Corpus(name=name, source=source, train_chars=counts["train"], val_chars=counts["val"],
+                        sha256=digest, documents=counts["docs"], root=str(root))
+        write_text_atomic(root / "meta.json", json.dumps(asdict(corpus), indent=2))
+    return corpus
+
+
+def _split(documents: Iterator[str], train_path: Path, val_path: Path) -> tuple[dict[str, int], str]:
     digest = hashlib.sha256()
-    train_tmp, val_tmp = root / ".train.txt.part", root / ".val.txt.part"
     counts = {"train": 0, "val": 0, "docs": 0}
-    with open(train_tmp, "w", encoding="utf-8") as train, open(val_tmp, "w", encoding="utf-8") as val:
+    with open(train_path, "w", encoding="utf-8") as train, open(val_path, "w", encoding="utf-8") as val:
         for i, doc in enumerate(documents):
             digest.update(doc.encode("utf-8"))
             target, key = (val, "val") if i % VAL_EVERY == VAL_EVERY - 1 else (train, "train")
@@ -109,22 +133,13 @@ def _write(name: str, source: str, documents: Iterator[str]) -> Corpus:
             target.write(text)
             counts[key] += len(text)
             counts["docs"] += 1
-    if counts["train"] == 0:
-        train_tmp.unlink()
-        val_tmp.unlink()
-        raise CorpusError(f"the corpus {name!r} has no text to train on")
-    if counts["val"] == 0:  # a single document: hold out its last tenth
-        text = train_tmp.read_text(encoding="utf-8")
+    if counts["val"] == 0 and counts["train"]:  # a single (small) document: hold out its last tenth
+        text = train_path.read_text(encoding="utf-8")
         cut = text.rfind("\n", 0, int(len(text) * 0.9)) + 1 or int(len(text) * 0.9)
-        train_tmp.write_text(text[:cut], encoding="utf-8")
-        val_tmp.write_text(text[cut:], encoding="utf-8")
+        train_path.write_text(text[:cut], encoding="utf-8")
+        val_path.write_text(text[cut:], encoding="utf-8")
         counts["train"], counts["val"] = cut, len(text) - cut
-    train_tmp.replace(root / "train.txt")
-    val_tmp.replace(root / "val.txt")
-    corpus = Corpus(name=name, source=source, train_chars=counts["train"], val_chars=counts["val"],
-                    sha256=digest.hexdigest(), documents=counts["docs"], root=str(root))
-    write_text_atomic(root / "meta.json", json.dumps(asdict(corpus), indent=2))
-    return corpus
+    return counts, digest.hexdigest()
 
 
 def _clean(text: str) -> str:
@@ -219,7 +234,7 @@ def _file_documents(path: Path) -> Iterator[str]:
     with open(path, encoding="utf-8") as f:
         doc: list[str] = []
         size = 0
-        for line in f:
+        while line := f.readline(CHUNK):  # bounded: a file may be one endless line
             if line.strip() or not doc:
                 doc.append(line)
                 size += len(line)

@@ -136,8 +136,7 @@ class Course:
             result = runner.check(self.workspace, lesson, seed=seed,
                                   timeout=timeout if timeout is not None else self.settings.check_timeout)
             if record:
-                self.store.record_result(result, fingerprint)
-                self.store.save()
+                self.store.update(lambda store: store.record_result(result, fingerprint))
             results.append(result)
             if on_result:
                 on_result(result)
@@ -165,11 +164,15 @@ class Course:
         hints = self.lesson(number).hints()
         if not hints:
             return 0, 0, "This lesson has no hints."
-        rec = self.store.record(number)
-        index = min(rec.hints_seen, len(hints) - 1)
-        rec.hints_seen = max(rec.hints_seen, index + 1)
-        self.store.save()
-        return index + 1, len(hints), hints[index]
+        seen: list[int] = []
+
+        def see(store: ProgressStore) -> None:
+            rec = store.record(number)
+            seen.append(min(rec.hints_seen, len(hints) - 1))
+            rec.hints_seen = max(rec.hints_seen, seen[0] + 1)
+
+        self.store.update(see)
+        return seen[0] + 1, len(hints), hints[seen[0]]
 
     def require_solutions(self) -> None:
         """Raises SolutionsOff when the instructor's settings hide the reference."""
@@ -181,9 +184,7 @@ class Course:
         self.require_solutions()
         lesson = self.lesson(number)
         solutions = solution_files()
-        rec = self.store.record(number)
-        rec.solution_seen = True
-        self.store.save()
+        self.store.update(lambda store: setattr(store.record(number), "solution_seen", True))
         return {name: extract_components(solutions[name], lesson.components) for name in lesson.files}
 
     def apply_solution(self, number: int) -> list[Rewrite]:

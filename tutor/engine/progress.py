@@ -5,15 +5,18 @@ result, so the app can show a journey. It never decides that a lesson passed on
 its own: a result counts only while the fingerprint of the learner's files and
 the lesson's checks still matches the one the checks ran on.
 
-Writes are atomic. A file that cannot be read (corrupt, or written by a newer
-tutor) is moved aside with a message, never silently reset.
+Writes are atomic, and each change is made under a lock on a fresh read of the
+file, so two `tutor check` at once both count. A file that cannot be read
+(corrupt, of the wrong shape, or written by a newer tutor) is moved aside with a
+message, never silently reset.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,22 @@ class LessonRecord:
     last_checked: float | None = None
 
 
+_TYPES = {"int": (int,), "bool": (bool,), "str": (str,), "float | None": (int, float, type(None))}
+
+
+def _record_from(number: str, raw: Any) -> tuple[int, LessonRecord]:
+    """One lesson's record, or ValueError naming what is wrong with its shape."""
+    if not str(number).isdigit() or not isinstance(raw, dict):
+        raise ValueError(f"lesson {str(number)[:20]!r} is not a lesson number with a record")
+    known = {f.name: _TYPES[str(f.type)] for f in fields(LessonRecord)}
+    for key, value in raw.items():
+        if key not in known:
+            raise ValueError(f"lesson {number}: unknown field {str(key)[:40]!r}")
+        if not isinstance(value, known[key]) or (isinstance(value, bool) and bool not in known[key]):
+            raise ValueError(f"lesson {number}: {key} is {str(value)[:20]!r}")
+    return int(number), LessonRecord(**raw)
+
+
 class ProgressStore:
     def __init__(self, workspace_root: Path, home: Path | None = None) -> None:
         self.workspace_root = Path(workspace_root).resolve()
@@ -52,11 +71,16 @@ class ProgressStore:
             return
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("it is not a JSON object")
             version = data.get("version")
             if version != VERSION:
-                raise ValueError(f"it was written by another version of the tutor (format {version!r}, this one reads {VERSION})")
-            self.lessons = {int(n): LessonRecord(**rec) for n, rec in data.get("lessons", {}).items()}
-        except (ValueError, TypeError, AttributeError, OSError) as exc:
+                raise ValueError(f"it was written by another version of the tutor (format {str(version)[:20]!r}, this one reads {VERSION})")
+            lessons = data.get("lessons", {})
+            if not isinstance(lessons, dict):
+                raise ValueError("its lessons are not a table")
+            self.lessons = dict(_record_from(n, rec) for n, rec in lessons.items())
+        except (ValueError, TypeError, AttributeError, OSError, RecursionError) as exc:
             aside = self.path.with_name(f"{self.path.stem}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}.json")
             self.path.replace(aside)
             self.lessons = {}
@@ -69,6 +93,18 @@ class ProgressStore:
             "lessons": {str(n): vars(rec) for n, rec in sorted(self.lessons.items())},
         }
         write_text_atomic(self.path, json.dumps(data, indent=2))
+
+    def update(self, change: Callable[[ProgressStore], None]) -> None:
+        """Apply `change` to the file as it is now, under a lock, and save: another tutor
+        process writing the same progress at the same time loses nothing."""
+        from filelock import FileLock
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.path) + ".lock", timeout=30):
+            self.lessons = {}
+            self._load()
+            change(self)
+            self.save()
 
     def record(self, number: int) -> LessonRecord:
         return self.lessons.setdefault(number, LessonRecord())

@@ -130,7 +130,10 @@ def parse_numbers(value: Any, known: Iterable[int], where: str, every: Iterable[
                 raise SettingsError(f"{where}: {item!r} is not a range like \"5-8\"") from None
             if a > b:
                 raise SettingsError(f"{where}: the range {item!r} runs backwards")
-            numbers.extend(range(a, b + 1))
+            if a < known[0] or b > known[-1]:  # checked before anything is expanded
+                raise SettingsError(f"{where}: the range {item!r} goes past the course's lessons "
+                                    f"(lessons run from {known[0]} to {known[-1]})")
+            numbers.extend(n for n in known if a <= n <= b)
         else:
             raise SettingsError(f"{where}: {item!r} is not a lesson number, a range like \"5-8\" or \"all\"")
     unknown = sorted(set(numbers) - set(known))

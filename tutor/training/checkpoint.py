@@ -16,10 +16,11 @@ import binascii
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tutor.engine.atomic import temporary_beside
 
 FORMAT = "tutor-checkpoint-1"
 
@@ -96,17 +97,11 @@ def _write(path: Path, tensors: dict[str, Any], header: dict[str, Any]) -> None:
 
     header = {**header, "tensors_sha256": tensors_digest(tensors)}
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"tutor": json.dumps(header)})
+    with temporary_beside(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"tutor": json.dumps(header)})
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load(path: Path) -> Checkpoint:

@@ -12,14 +12,16 @@ was stopped and resumed follows the same loss curve as one that never stopped.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tutor.data.corpus import Corpus
+from tutor.engine.atomic import clean_stale_temporaries
 from tutor.engine.paths import data_home
 from tutor.engine.workspace import Workspace
 from tutor.training import checkpoint as ckpt
@@ -36,6 +38,26 @@ class TrainingError(Exception):
 
 def run_dir(workspace: Workspace, kind: str = "pretrain") -> Path:
     return data_home() / "runs" / workspace.key / kind
+
+
+MIN_TOKENS_LOADED = 16 * 2**20  # a corpus split up to this many tokens is read whole
+
+
+@contextlib.contextmanager
+def run_lock(folder: Path) -> Iterator[None]:
+    """Hold a run folder for one training at a time."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(folder / "run.lock"), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise TrainingError(f"another training run is writing to {folder} right now; wait for it to finish "
+                            "(or stop it), or give this one another --out") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def pick_device(requested: str = "auto") -> str:
@@ -121,12 +143,19 @@ class Pretrainer:
 
     # -- the run --
     def run(self) -> Event:
+        """The run, holding its folder's lock: a second run into the same folder is refused
+        instead of interleaving its checkpoints and metrics with this one's."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        with run_lock(self.out):
+            clean_stale_temporaries(self.out)  # a checkpoint write cut short by a kill
+            return self._run()
+
+    def _run(self) -> Event:
         import torch
 
         s = self.settings
         self.device = pick_device(self.device)
         self.precision = pick_precision(self.precision, self.device)
-        self.out.mkdir(parents=True, exist_ok=True)
         self._log = RunLog(self.metrics_path, self.on_event)
         gpt = import_learner(self.workspace, "gpt")
         train = import_learner(self.workspace, "train")
@@ -160,10 +189,14 @@ class Pretrainer:
             self.metrics_path.unlink(missing_ok=True)
             ranks, specials, encoding = train_tokenizer(tokenizer, self.corpus, s.vocab_size, s.bpe_sample_chars, self.log)
 
-        train_ids = encode_cached(encoding, ranks, self.corpus, "train")
-        val_ids = encode_cached(encoding, ranks, self.corpus, "val")
-        cfg = {**s.model_cfg(), "vocab_size": encoding.n_vocab}
         window = s.context_length
+        # A run reads what it can use, so memory does not grow with the corpus: enough windows
+        # for every step (and every evaluation batch), or the whole split when it is smaller.
+        train_ids = encode_cached(encoding, ranks, self.corpus, "train",
+                                  limit=max(s.max_steps * s.batch_size * window + 1, MIN_TOKENS_LOADED))
+        val_ids = encode_cached(encoding, ranks, self.corpus, "val",
+                                limit=max(s.eval_batches * s.batch_size * window + 1, MIN_TOKENS_LOADED // 4))
+        cfg = {**s.model_cfg(), "vocab_size": encoding.n_vocab}
         if len(train_ids) < window * s.batch_size + 1:
             raise TrainingError(f"the corpus has {len(train_ids):,} training tokens, too few for one batch of {s.batch_size}x{window}; use a larger corpus or a smaller --set context_length/batch_size")
         if len(val_ids) < window + 1:

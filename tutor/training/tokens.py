@@ -9,6 +9,7 @@ corpus. Encoded corpora are cached, keyed by the corpus, the ranks and the setti
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +22,29 @@ from tutor.training.learner import LearnerCodeError, explain
 EOT = "<|endoftext|>"
 PROBE_CHARS = 20_000
 TICK_SECONDS = 5.0
+
+
+WHOLE_TEXT_BYTES = 64 * 2**20  # a training split larger than this is sampled from the file, not read whole
+
+
+def sample_file(path, chars: int) -> str:
+    """About `chars` characters from 20 places spread across a file (whole lines where
+    there are lines), read by seeking: memory stays bounded whatever the file's size.
+    Files up to WHOLE_TEXT_BYTES are sampled from their whole text, as sample_text does."""
+    import os
+
+    size = os.path.getsize(path)
+    if size <= WHOLE_TEXT_BYTES:
+        with open(path, encoding="utf-8") as f:
+            return sample_text(f.read(), chars)
+    pieces, per = [], max(1, chars // 20) * 4  # up to 4 bytes a character
+    with open(path, "rb") as f:
+        for k in range(20):
+            f.seek(k * size // 20)
+            if k:
+                f.readline(1 << 16)  # to the next line break, if one is near
+            pieces.append(f.read(per).decode("utf-8", errors="ignore")[: chars // 20])
+    return "\n".join(pieces)
 
 
 def sample_text(text: str, chars: int) -> str:
@@ -59,8 +83,7 @@ def train_tokenizer(tokenizer_module, corpus: Corpus, vocab_size: int, sample_ch
     """Ranks from the learner's train_bpe, checked against tiktoken; returns (ranks, specials, encoding)."""
     import tiktoken
 
-    text = corpus.train_text()
-    sample = sample_text(text, sample_chars)
+    sample = sample_file(corpus.train_path, sample_chars)
     report(f"Training your BPE tokenizer: vocab_size={vocab_size} on {len(sample):,} characters")
     started = time.monotonic()
     try:
@@ -70,7 +93,7 @@ def train_tokenizer(tokenizer_module, corpus: Corpus, vocab_size: int, sample_ch
     report(f"train_bpe learned {len(ranks):,} ranks in {time.monotonic() - started:.1f} s")
     specials = {EOT: len(ranks)}
     encoding = tiktoken.Encoding("learner", pat_str=tokenizer_module.SPLIT_PATTERN, mergeable_ranks=ranks, special_tokens=specials)
-    probe = corpus.val_text()[:PROBE_CHARS] + f"\n{EOT}\n" + text[:2000]
+    probe = corpus.head("val", PROBE_CHARS) + f"\n{EOT}\n" + corpus.head("train", 2000)
     try:
         mine = tokenizer_module.BPETokenizer(dict(ranks), dict(specials)).encode(probe)
     except Exception as exc:  # noqa: BLE001
@@ -86,31 +109,49 @@ def train_tokenizer(tokenizer_module, corpus: Corpus, vocab_size: int, sample_ch
     return ranks, specials, encoding
 
 
-def encode_cached(encoding, ranks: dict[bytes, int], corpus: Corpus, split: str):
-    """The split's token ids as a 1-D int64 tensor, cached under the data folder."""
+def encode_cached(encoding, ranks: dict[bytes, int], corpus: Corpus, split: str, limit: int | None = None):
+    """The split's token ids (at most the first `limit`) as a 1-D int64 tensor.
+
+    The whole split is encoded once, a block at a time, into a compact file of
+    uint16/uint32 ids under the data folder (as nanoGPT prepares its data), built
+    under a unique temporary name and renamed, under a lock so that two runs do not
+    build it twice. Reading maps that file: memory grows with `limit`, never with
+    the corpus."""
     import numpy as np
     import torch
+    from filelock import FileLock
 
     digest = hashlib.sha256()
     for token, rank in sorted(ranks.items(), key=lambda kv: kv[1]):
         digest.update(token + b"\xff" + str(rank).encode())
-    key = hashlib.sha256(f"{corpus.sha256}|{digest.hexdigest()}|{split}|v1".encode()).hexdigest()[:24]
-    path = data_home() / "cache" / f"{corpus.name}-{split}-{key}.npy"
-    if path.is_file():
-        try:
-            return torch.from_numpy(np.load(path, allow_pickle=False).astype(np.int64))
-        except (ValueError, OSError):
-            path.unlink(missing_ok=True)
-    text_path: Path = corpus.train_path if split == "train" else corpus.val_path
-    ids: list[int] = []
-    with open(text_path, encoding="utf-8") as f:  # a block at a time: a large corpus is never one string
-        while block := f.read(1 << 20):
-            rest = f.readline()  # end the block at a line break, so no word is cut in two
-            ids.extend(encoding.encode_ordinary(block + rest))
-    dtype = np.uint16 if encoding.n_vocab <= 2**16 else np.int32
-    array = np.asarray(ids, dtype=dtype)
+    key = hashlib.sha256(f"{corpus.sha256}|{digest.hexdigest()}|{split}|v2".encode()).hexdigest()[:24]
+    dtype = np.uint16 if encoding.n_vocab <= 2**16 else np.uint32
+    path = cache_dir() / f"{corpus.name}-{split}-{key}.{np.dtype(dtype).name}.bin"
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, array, allow_pickle=False)
-    tmp.replace(path)
-    return torch.from_numpy(array.astype(np.int64))
+    with FileLock(str(path) + ".lock", timeout=3600):
+        if not path.is_file():
+            _encode_to_file(encoding, corpus.train_path if split == "train" else corpus.val_path, path, dtype)
+    ids = np.memmap(path, dtype=dtype, mode="r") if path.stat().st_size else np.zeros(0, dtype=dtype)
+    if limit is not None:
+        ids = ids[:limit]
+    return torch.from_numpy(np.asarray(ids, dtype=np.int64))
+
+
+def cache_dir():
+    return data_home() / "cache"
+
+
+def _encode_to_file(encoding, text_path, path, dtype) -> None:
+    """Encode a text file a block at a time, appending the ids to a temporary file."""
+    import numpy as np
+
+    from tutor.engine.atomic import temporary_beside
+
+    with temporary_beside(path) as tmp, open(text_path, encoding="utf-8") as f, open(tmp, "wb") as out:
+        while block := f.read(1 << 20):
+            rest = f.readline(1 << 16)  # end the block at a line break when one is near, so few words are cut
+            np.asarray(encoding.encode_ordinary(block + rest), dtype=dtype).tofile(out)
+        out.flush()
+        os.fsync(out.fileno())
+        out.close()
+        os.replace(tmp, path)
