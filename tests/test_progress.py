@@ -47,3 +47,20 @@ def test_save_leaves_no_temporary_files(tmp_path):
         store.record_result(passed(), "f")
         store.save()
     assert [p.name for p in store.path.parent.iterdir()] == [store.path.name]
+
+
+def test_a_progress_file_of_the_wrong_shape_is_set_aside(tmp_path):
+    import json
+
+    from tutor.engine.progress import ProgressStore
+
+    store = ProgressStore(tmp_path / "ws", home=tmp_path)
+    for bad in ({"version": 1, "lessons": {"1": {"attempts": "many"}}},
+                {"version": 1, "lessons": {"1": {"attempts": True}}},
+                {"version": 1, "lessons": []},
+                "[" * 100_000):
+        store.path.parent.mkdir(parents=True, exist_ok=True)
+        store.path.write_text(bad if isinstance(bad, str) else json.dumps(bad))
+        again = ProgressStore(tmp_path / "ws", home=tmp_path)
+        assert again.lessons == {} and "could not be read" in (again.warning or "")
+        assert not store.path.exists()  # moved aside, kept for the learner

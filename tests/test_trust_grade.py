@@ -222,3 +222,41 @@ def test_jobs_above_the_cores_scale_the_time_limit():
     limit, note = scaled_timeout(10, cores * 2)
     assert limit == 20 and "cores" in note
     assert sys.executable  # the grader's own interpreter starts the children
+
+
+def test_the_scan_flags_code_that_reaches_past_the_contract(tmp_path):
+    from tutor.engine.scan import scan_workspace
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "gpt.py").write_text("import sys\n\ndef generate(*a):\n    ref = sys._getframe(1).f_locals['want']\n    return ref\n")
+    (model / "__init__.py").write_text("import tutor.checks\nexec(open('/x/lessons/reference/gpt.py').read())\n")
+    (model / "warmup.py").write_text("import re\nPAT = re.compile('x')\n\ndef softmax(s):\n    return s\n")
+    flags = {(f.file, f.rule) for f in scan_workspace(model)}
+    assert ("model/gpt.py", "walks interpreter frames") in flags
+    assert ("model/__init__.py", "imports the tutor or its lessons") in flags
+    assert ("model/__init__.py", "runs code from strings") in flags
+    assert ("model/__init__.py", "reads the reference solutions or the checks") in flags
+    assert not any(file == "model/warmup.py" for file, _ in flags)  # re.compile is not exec
+    # The reference solutions themselves raise no flag.
+    from tutor.engine.stubs import solution_files
+
+    clean = tmp_path / "clean" / "model"
+    clean.mkdir(parents=True)
+    for name, text in solution_files().items():
+        (clean / name).write_text(text)
+    assert scan_workspace(clean) == []
+
+
+def test_grading_piped_into_head_keeps_the_csv(tmp_path):
+    klass = tmp_path / "class"
+    for name in ("a", "b"):
+        write_workspace(klass / name, {"__init__.py": "", **generate_stubs()})
+    import shlex
+
+    command = shlex.join(python_command("tutor", "grade", str(klass), "--lessons", "1", "--sandbox", "none",
+                                        "--csv", str(tmp_path / "g.csv")))
+    proc = subprocess.run(f"{command} | head -c 1", shell=True, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0
+    rows = list(csv.DictReader((tmp_path / "g.csv").open()))
+    assert [r["student"] for r in rows] == ["a", "b"]

@@ -173,7 +173,8 @@ def _bwrap_prefix(workspace: Path, lessons: Path, home: Path, hidden: list[Path]
     for path in sorted(keep, key=lambda p: len(p.parts)):
         if inside(path, masked) and not inside(path, hidden):
             args += ["--ro-bind", str(path), str(path)]
-    for folder in hidden:
+    reference = load_registry().root / "reference"  # the solutions, wherever the tutor is installed
+    for folder in [*hidden, *([reference] if reference.is_dir() else [])]:
         if not inside(folder, masked) or inside(folder, keep):
             args += ["--tmpfs", str(folder)]
     args += ["--bind", str(workspace), "/tmp/workspace", "--ro-bind", str(lessons), "/tmp/lessons",
