@@ -288,3 +288,45 @@ async def test_every_screen_action_is_in_the_command_palette(make_workspace, run
             await pilot.press("escape")
         titles = {command.title for command in app.get_system_commands(app.screen)}
         assert {"Next lesson", "Train", "Chat"} <= titles
+
+
+async def test_the_keyboard_alone_reads_edits_and_checks(stub_ws, runner, monkeypatch):
+    """Open lesson 1, scroll its text, type an indented body with Enter, check; ctrl+e with
+    no editor on the machine leaves the app where it was."""
+    from textual.widgets import TextArea
+
+    from tutor.app.widgets.code import LessonText
+
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.delenv("EDITOR", raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")  # no nano, no vi
+    app = TutorApp(stub_ws.root, runner=runner)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter")
+        text = app.screen.query_one(LessonText)
+        assert app.focused is text
+        await pilot.press("pagedown", "pagedown")
+        assert text.scroll_y > 0
+        await pilot.press("end")
+        assert text.scroll_y == text.max_scroll_y
+        await pilot.press("f3")
+        editor = app.screen.query_one("#editor", TextArea)
+        assert app.focused is editor
+        editor.load_text("import math\n\n\n")
+        editor.move_cursor((3, 0))
+        for key in "def softmax(scores):":
+            await pilot.press(key if key != " " else "space")
+        await pilot.press("enter")
+        assert editor.document.get_line(4) == "    "  # one level in, after the colon
+        for key in "return scores":
+            await pilot.press(key if key != " " else "space")
+        assert editor.document.get_line(4) == "    return scores"
+        await pilot.press("ctrl+e")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, LessonScreen)
+        assert any("No outside editor found" in n.message for n in app._notifications)
+        await pilot.press("escape")  # the editor lets go of the keyboard
+        assert app.focused is not editor and isinstance(app.screen, LessonScreen)
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: "checks pass" in summary(app) or "could not finish" in summary(app))
+        assert app.focused is app.screen.query_one("CheckResults")

@@ -80,6 +80,8 @@ def lesson_table(course, states: dict[int, str]) -> Table:
         state = states[lesson.number]
         mark, style = MARKS.get(state, ("?", ""))
         label = "passed before; changed since, re-check" if state == "changed" else state
+        if lesson.kind == "run":
+            label += " · a run"  # the same words as the lesson map
         title = Text(lesson.title, style="bold" if lesson.number == current else "")
         if lesson.number == current:
             title.append("  ← next", style="cyan")

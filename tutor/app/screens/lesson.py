@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 
 from textual import work
@@ -17,6 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Markdown, Static, TabbedContent, TabPane, TextArea
 
 from tutor.app.messages import CheckFinished
+from tutor.app.widgets.code import CodeEditor, LessonText
 from tutor.app.widgets.results import CheckResults
 from tutor.engine.atomic import write_text_atomic
 from tutor.engine.course import LOCKED
@@ -28,13 +30,13 @@ WATCH_INTERVAL = 0.4  # seconds between looks at the file's modification time
 class LessonScreen(Screen):
     BINDINGS = [
         Binding("ctrl+r", "check", "Check", priority=True),
-        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("ctrl+s", "save", "Save", priority=True, show=False),
         Binding("ctrl+t", "toggle_watch", "Watch", priority=True),
         Binding("ctrl+g", "hint", "Hint", priority=True),
-        Binding("ctrl+e", "external_editor", "$EDITOR", priority=True),
-        Binding("f2", "show_tab('text')", "Text"),
-        Binding("f3", "show_tab('code')", "Code"),
-        Binding("f4", "show_tab('results')", "Results"),
+        Binding("ctrl+e", "external_editor", "Editor", priority=True),
+        Binding("f2", "show_tab('text')", "Text", priority=True),
+        Binding("f3", "show_tab('code')", "Code", priority=True),
+        Binding("f4", "show_tab('results')", "Results", priority=True),
         Binding("f7", "solution", "Solution"),
         Binding("f8", "reset", "Reset"),
         Binding("escape", "back", "Map"),
@@ -54,10 +56,11 @@ class LessonScreen(Screen):
         yield Header()
         with TabbedContent(initial="text"):
             with TabPane("Lesson", id="text"):
-                yield Markdown(self.lesson.text(), id="lesson-text")
+                with LessonText(id="lesson-scroll"):
+                    yield Markdown(self.lesson.text(), id="lesson-text")
             with TabPane("Code", id="code"):
                 if self.path is not None:
-                    yield TextArea.code_editor(self._read(), language="python", id="editor")
+                    yield CodeEditor.for_python(self._read(), id="editor")
                 else:
                     yield Static("This lesson is a run: train with `tutor train pretrain --preset tiny`, "
                                  "then press ctrl+r to check the result.", id="editor-none")
@@ -72,6 +75,7 @@ class LessonScreen(Screen):
         self.sub_title = f"model/{', model/'.join(self.lesson.files)}" if self.lesson.files else "a run milestone"
         self._stamp = self._mtime()
         self.set_interval(WATCH_INTERVAL, self._poll)
+        self.query_one(LessonText).focus()  # the text scrolls with the keyboard from the start
 
     # -- file --
     def _read(self) -> str:
@@ -134,7 +138,7 @@ class LessonScreen(Screen):
 
     def _start_check(self) -> None:
         self.query_one(CheckResults).show_running(self.lesson.label)
-        self.query_one(TabbedContent).active = "results"
+        self.action_show_tab("results")
         self.run_checks()
 
     @work(thread=True, exclusive=True, group="check")
@@ -204,7 +208,11 @@ class LessonScreen(Screen):
             return
         if self.dirty:
             self.action_save()
-        command = shlex.split(os.environ.get("VISUAL") or os.environ.get("EDITOR") or "nano")
+        command = find_editor()
+        if command is None:
+            self.app.notify("No outside editor found: set $EDITOR (or $VISUAL), or install nano or vi. "
+                            "The Code tab (f3) edits the file here.", severity="warning", timeout=8)
+            return
         try:
             with self.app.suspend():
                 subprocess.run([*command, str(self.path)], check=False)
@@ -212,9 +220,31 @@ class LessonScreen(Screen):
             self.app.notify(f"Could not start {command[0]}: {exc}. Set $EDITOR.", severity="error")
 
     def action_show_tab(self, tab: str) -> None:
+        """Show a tab and put the keyboard in it: the text scrolls, the editor types,
+        the results scroll."""
         self.query_one(TabbedContent).active = tab
+        target = {"text": "#lesson-scroll", "code": "#editor", "results": "CheckResults"}[tab]
+        found = self.query(target)
+        if found:
+            found.first().focus()
 
     def action_back(self) -> None:
         if self.dirty:
             self.action_save()
         self.app.pop_screen()
+
+
+def find_editor() -> list[str] | None:
+    """The outside editor to run, looked up before the app suspends: $VISUAL, $EDITOR,
+    then nano, then vi; None when none of them exists (suspending for a missing
+    program would leave the terminal blank)."""
+    for candidate in (os.environ.get("VISUAL"), os.environ.get("EDITOR"), "nano", "vi"):
+        if not candidate:
+            continue
+        try:
+            command = shlex.split(candidate)
+        except ValueError:
+            continue
+        if command and shutil.which(command[0]):
+            return command
+    return None

@@ -58,7 +58,7 @@ class LessonMapScreen(Screen):
             label = Text.assemble((f" {mark} ", style), (f"{lesson.number:>2}  {lesson.title}", "bold" if lesson.number == current else ""))
             if lesson.number == current:
                 label.append("  ← next", style="cyan")
-            label.append(f"   {'run' if lesson.kind == 'run' else state}", style="dim")
+            label.append(f"   {state}" + (" · a run" if lesson.kind == "run" else ""), style="dim")
             options.append(Option(label, id=f"lesson-{lesson.number}", disabled=state == LOCKED and not self.app.open_all))
         lessons = self.query_one(OptionList)
         highlighted = lessons.highlighted

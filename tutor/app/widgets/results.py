@@ -18,7 +18,7 @@ class CheckResults(VerticalScroll):
     DEFAULT_CLASSES = "results"
 
     def compose(self) -> ComposeResult:
-        yield Static("Press ctrl+r to run the checks (or w to watch: every save re-checks).", id="results-summary")
+        yield Static("Press ctrl+r to run the checks (ctrl+t to watch: every save re-checks).", id="results-summary")
 
     def show_running(self, label: str) -> None:
         self.remove_children(".check")

@@ -1,0 +1,59 @@
+"""The lesson texts and hints as a learner reads them."""
+
+from __future__ import annotations
+
+import pytest
+
+from tutor.engine.lessons import load_registry
+from tutor.engine.stubs import solution_files
+from tutor.engine.workspace import extract_components
+
+REGISTRY = load_registry()
+CODE_LESSONS = [lesson for lesson in REGISTRY.lessons if lesson.kind == "code"]
+
+
+@pytest.mark.parametrize("lesson", CODE_LESSONS, ids=lambda lesson: f"L{lesson.number:02d}")
+def test_no_hint_is_the_solution(lesson):
+    """Hints go from a nudge to nearly the answer; the last one still leaves the learner work."""
+    solutions = solution_files()
+    source = "\n".join(extract_components(solutions[name], lesson.components) for name in lesson.files)
+    lines = {line.strip() for line in source.splitlines()
+             if len(line.strip()) > 12 and not line.strip().startswith(("#", '"""', "def ", "class ", "@"))}
+    for index, hint in enumerate(lesson.hints(), 1):
+        shared = lines & {line.strip() for line in hint.splitlines()}
+        assert len(shared) <= 0.3 * len(lines), f"hint {index} gives away {len(shared)} of {len(lines)} solution lines: {sorted(shared)}"
+
+
+def _cells(row: str) -> int:
+    """Cells of a Markdown table row: unescaped pipes split it, inside backticks too (GFM)."""
+    pipes = sum(1 for i, c in enumerate(row) if c == "|" and (i == 0 or row[i - 1] != "\\"))
+    return pipes - 1
+
+
+@pytest.mark.parametrize("lesson", REGISTRY.lessons, ids=lambda lesson: f"L{lesson.number:02d}")
+def test_no_table_cell_is_cut(lesson):
+    """A literal | inside a cell starts a new cell, and Markdown drops the cells past the
+    header's count: the text after it vanishes, in `tutor show` and in the app alike."""
+    texts = {"lesson.md": lesson.text()}
+    for index, hint in enumerate(lesson.hints(), 1):
+        texts[f"hint {index}"] = hint
+    for where, text in texts.items():
+        header = None
+        for number, line in enumerate(text.splitlines(), 1):
+            stripped = line.strip()
+            if not stripped.startswith("|"):
+                header = None
+                continue
+            if header is None:
+                header = _cells(stripped)
+                continue
+            assert _cells(stripped) == header, f"{where}, line {number}: {_cells(stripped)} cells under a header of {header}: {stripped}"
+
+
+def test_every_lesson_renders_as_markdown():
+    from markdown_it import MarkdownIt
+
+    parser = MarkdownIt("gfm-like")
+    for lesson in REGISTRY.lessons:
+        tokens = parser.parse(lesson.text())
+        assert any(t.type == "heading_open" for t in tokens), f"lesson {lesson.number} has no heading"
