@@ -226,7 +226,8 @@ class LessonScreen(Screen):
         target = {"text": "#lesson-scroll", "code": "#editor", "results": "CheckResults"}[tab]
         found = self.query(target)
         if found:
-            found.first().focus()
+            # After the tab is shown: a widget in a pane still hidden cannot take focus.
+            self.call_after_refresh(found.first().focus)
 
     def action_back(self) -> None:
         if self.dirty:
