@@ -42,8 +42,8 @@ def _train(text, vocab_size, specials=(EOT,), *, tie="max", pretokenize=True, sp
         if not pairs:
             break
         best_n = max(pairs.values())
-        tied = [p for p, n in pairs.items() if n == best_n]
-        best = max(tied) if tie == "max" else min(tied)
+        tied = [p for p, n in pairs.items() if n == best_n]  # in the order the pairs were first seen
+        best = {"max": max, "min": min, "first": lambda found: found[0]}[tie](tied)
         merged = best[0] + best[1]
         if merged not in ranks:
             ranks[merged] = len(ranks)
@@ -64,6 +64,8 @@ def _train(text, vocab_size, specials=(EOT,), *, tie="max", pretokenize=True, sp
 
 VARIANTS = {
     "ties go to the smallest pair; the contract breaks ties towards the lexicographically greatest (left, right) pair": dict(tie="min"),
+    "ties go to the pair seen first (as max(pairs, key=pairs.get) does, and the book's bonus code and minbpe): "
+    "this course breaks ties towards the lexicographically greatest (left, right) pair": dict(tie="first"),
     "merges cross pre-token boundaries: pre-tokenize each chunk with regex.findall(SPLIT_PATTERN, ...) and count pairs inside each piece only": dict(pretokenize=False),
     "the special token is merged like ordinary text: split the text on the special tokens first": dict(split_specials=False),
     "overlapping pairs are undercounted: every adjacent position counts, so 'aaa' holds two ('a', 'a') pairs": dict(overlapping=False),
@@ -186,6 +188,25 @@ def encode_equals_tiktoken():
             "tiktoken merges, inside each pre-token, the adjacent pair whose merged bytes have the lowest rank, "
             "again and again; not the leftmost pair, and not in one pass."
         )
+
+
+@check("BPETokenizer merges the leftmost of two equal pairs first")
+def leftmost_first():
+    # Ranks that know "aa" but not "aaa": "aaa" must encode as aa, a (tiktoken's order), not a, aa.
+    ranks = _train("aa " * 40 + "b", 258)
+    aa = ranks.get(b"aa")
+    if aa is None:  # pragma: no cover - the training text above always learns "aa" first
+        fail("internal: the check's own ranks lack 'aa'")
+    specials = {EOT: len(ranks)}
+    mine = learner("tokenizer").BPETokenizer(dict(ranks), dict(specials))
+    want = _tiktoken(ranks, specials).encode("aaa", allowed_special="all")
+    got = mine.encode("aaa")
+    if got == want:
+        return
+    if got == [ranks[b"a"], aa]:
+        fail(f"Looks like equal pairs are merged rightmost first: encode('aaa') = {got}, tiktoken gives {want} "
+             "(aa, a). Among pairs of the same rank, merge the leftmost.")
+    fail(f"encode('aaa') = {got}; tiktoken gives {want} with ranks that know 'aa' (id {aa}) but not 'aaa'.")
 
 
 @check("BPETokenizer keeps <|endoftext|> as one id")

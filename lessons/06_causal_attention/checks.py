@@ -3,7 +3,7 @@
 import torch
 
 from tutor.checks import assert_close, check, fail, learner
-from tutor.checks.torch_refs import (check_dropout_modes, attention_mistakes, attention_reference, check_batch_independent,
+from tutor.checks.torch_refs import (check_dropout_modes, check_dropout_on_weights, attention_mistakes, attention_reference, check_batch_independent,
                                      check_causal, expect_linear, expect_shape)
 
 
@@ -57,29 +57,4 @@ def dropout_modes():
 
 @check("dropout acts on the attention weights, not on the output")
 def dropout_on_weights():
-    t, p = 12, 0.5
-    m = _make(t, t, 16, p)
-    values = torch.linalg.qr(torch.randn(t, t))[0]  # orthogonal: its inverse is its transpose, exactly
-    with torch.no_grad():  # x = identity, so the values are exactly `values` and the weights can be recovered
-        m.W_value.weight.copy_(values.T)
-    x = torch.eye(t).unsqueeze(0)
-    m.eval()
-    weights = m(x)[0] @ values.T
-    m.train()
-    out = m(x)[0]
-    zeros = out == 0
-    partial = zeros.any(dim=1) & ~zeros.all(dim=1)
-    if partial.any():
-        fail("some outputs are exactly zero while others in the same row are not: dropout is applied to the "
-             "output (or the values), not to the attention weights. Apply it to the weights, before weights @ values.")
-    dropped = out @ values.T
-    causal = torch.tril(torch.ones(t, t, dtype=torch.bool))
-    kept = dropped[causal].abs() > 1e-4
-    expected_kept = weights[causal] / (1 - p)
-    if kept.all():
-        fail("in train() mode no attention weight was dropped: apply nn.Dropout to the attention weights.")
-    if not torch.allclose(dropped[causal][kept], expected_kept[kept], atol=1e-3, rtol=1e-3):
-        fail("the kept attention weights should be the eval() weights scaled by 1/(1-p), as nn.Dropout does; they are not.")
-    share = 1 - kept.float().mean().item()
-    if not 0.2 < share < 0.8:
-        fail(f"with dropout={p}, {share:.0%} of the attention weights were dropped; expected about {p:.0%}.")
+    check_dropout_on_weights(lambda t, p: _make(t, t, 16, p), "CausalAttention(dropout=0.5)")

@@ -3,7 +3,7 @@
 import torch
 
 from tutor.checks import assert_close, check, fail, learner
-from tutor.checks.torch_refs import (check_dropout_modes, attention_mistakes, attention_reference, check_batch_independent,
+from tutor.checks.torch_refs import (check_dropout_modes, check_dropout_on_weights, attention_mistakes, attention_reference, check_batch_independent,
                                      check_causal, check_grads_reach, expect_linear, expect_shape, randomise)
 
 
@@ -65,3 +65,9 @@ def dropout_and_grads():
     m.eval()
     out = m(x)
     check_grads_reach(m, (out * torch.randn_like(out)).sum(), "MultiHeadAttention")
+
+
+@check("dropout acts on each head's attention weights, not on the context vectors")
+def dropout_on_weights():
+    # One head of width t: the heads' machinery stays, and the weights can be recovered exactly.
+    check_dropout_on_weights(lambda t, p: _make(t, t, 16, p, 1), "MultiHeadAttention(dropout=0.5)")

@@ -29,6 +29,12 @@ def mutant(lesson: int, name: str, file: str, *edits: tuple[str, str], expect: s
 
 
 def all_mutants() -> list[Mutant]:
-    from tests.mutants import lessons_01_04, lessons_05_13, lessons_15_16
+    """Every module of this package with a MUTANTS list: a new lesson's module needs no registration."""
+    import importlib
+    import pkgutil
 
-    return [m for module in (lessons_01_04, lessons_05_13, lessons_15_16) for m in module.MUTANTS]
+    found: list[Mutant] = []
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        found.extend(getattr(module, "MUTANTS", []))
+    return found

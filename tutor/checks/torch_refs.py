@@ -22,10 +22,12 @@ def projections(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch
     return tuple(F.linear(x, l.weight, l.bias) for l in (module.W_query, module.W_key, module.W_value))  # type: ignore[return-value]
 
 
-def _split(y: torch.Tensor, heads: int, interleaved: bool = False) -> torch.Tensor:
+def _split(y: torch.Tensor, heads: int, interleaved: bool = False, transpose: bool = True) -> torch.Tensor:
     b, t, d = y.shape
     if interleaved:  # head j takes features j, j+h, j+2h, ...
         return y.view(b, t, d // heads, heads).permute(0, 3, 1, 2)
+    if not transpose:  # a view straight to (b, h, t, hd): tokens and features get mixed
+        return y.reshape(b, heads, t, d // heads)
     return y.view(b, t, heads, d // heads).transpose(1, 2)
 
 
@@ -57,11 +59,13 @@ def attention_variant(
     future: int = 0,
     mask: str = "neg_inf",
     interleaved: bool = False,
+    merge_interleaved: bool | None = None,
+    split_transpose: bool = True,
 ) -> torch.Tensor:
     """Attention with one deliberate mistake (see the keyword arguments)."""
     q, k, v = projections(module, x)
     d_in, d_out = x.shape[-1], q.shape[-1]
-    q, k, v = (_split(y, heads, interleaved) for y in (q, k, v))
+    q, k, v = (_split(y, heads, interleaved, split_transpose) for y in (q, k, v))
     t, head_dim = q.shape[-2], q.shape[-1]
     scores = q @ k.transpose(-2, -1)
     blocked = torch.triu(torch.ones(t, t, dtype=torch.bool), diagonal=1 + future)
@@ -73,7 +77,7 @@ def attention_variant(
     weights = torch.softmax(scores / divisor, dim=softmax_dim)
     if causal and mask == "after_softmax":
         weights = weights.masked_fill(blocked, 0.0)
-    out = _merge(weights @ v, interleaved)
+    out = _merge(weights @ v, interleaved if merge_interleaved is None else merge_interleaved)
     if out_proj and hasattr(module, "out_proj"):
         out = F.linear(out, module.out_proj.weight, module.out_proj.bias)
     return out
@@ -97,6 +101,11 @@ def attention_mistakes(module: nn.Module, x: torch.Tensor, *, heads: int = 1, ca
         found["the scores are scaled by sqrt(d_out); with several heads, use sqrt(head_dim) = sqrt(d_out / num_heads)"] = v(scale="sqrt_d_out")
         found["the heads are interleaved: head j must take the contiguous features j*head_dim:(j+1)*head_dim (view as (b, t, num_heads, head_dim))"] = v(interleaved=True)
         found["out_proj is not applied: pass the concatenated heads through self.out_proj"] = v(out_proj=False)
+        found["the heads are split with a view straight to (b, num_heads, t, head_dim), which mixes tokens with "
+              "features: view as (b, t, num_heads, head_dim), then .transpose(1, 2)"] = v(split_transpose=False)
+        found["the heads are split interleaved but merged back contiguously: the merge must undo the split "
+              "(split with view(b, t, num_heads, head_dim).transpose(1, 2), merge with transpose(1, 2) then reshape)"] = v(
+            interleaved=True, merge_interleaved=False)
     if causal:
         found["the mask lets one future token through: mask every position j > i (torch.triu(..., diagonal=1))"] = v(future=1)
         found["the mask is applied after the softmax: set masked scores to -inf *before* the softmax, so each row still sums to 1"] = v(mask="after_softmax")
@@ -146,6 +155,47 @@ def check_dropout_modes(module: nn.Module, x: torch.Tensor, what: str, train_hin
     module.train()
     if torch.equal(module(x), module(x)):
         fail(f"{what}: in train() mode with dropout 0.5 two calls gave the same output: {train_hint}")
+
+
+def check_dropout_on_weights(make: Callable[[int, float], nn.Module], what: str) -> None:
+    """Dropout must act on the attention weights, not on the context vectors or the output.
+
+    With x = the identity and orthogonal value weights (and an identity out_proj, if
+    any), the eval() output recovers the attention weights exactly, so a train()
+    output shows what dropout did: weights dropped and the rest scaled by 1/(1-p)."""
+    t, p = 12, 0.5
+    m = make(t, p)
+    values = torch.linalg.qr(torch.randn(t, t))[0]  # orthogonal: its inverse is its transpose, exactly
+    with torch.no_grad():
+        m.W_value.weight.copy_(values.T)
+        if m.W_value.bias is not None:
+            m.W_value.bias.zero_()
+        if hasattr(m, "out_proj"):
+            m.out_proj.weight.copy_(torch.eye(t))
+            m.out_proj.bias.zero_()
+    x = torch.eye(t).unsqueeze(0)
+    m.eval()
+    weights = m(x)[0] @ values.T
+    m.train()
+    out = m(x)[0]
+    zeros = out == 0
+    partial = zeros.any(dim=1) & ~zeros.all(dim=1)
+    if partial.any():
+        fail(f"{what}: some outputs are exactly zero while others in the same row are not: dropout is applied to "
+             "the context vectors (or the values, or the output), not to the attention weights. Apply it to the "
+             "weights, before weights @ values.")
+    dropped = out @ values.T
+    causal = torch.tril(torch.ones(t, t, dtype=torch.bool))
+    kept = dropped[causal].abs() > 1e-4
+    expected_kept = weights[causal] / (1 - p)
+    if kept.all():
+        fail(f"{what}: in train() mode no attention weight was dropped: apply nn.Dropout to the attention weights.")
+    if not torch.allclose(dropped[causal][kept], expected_kept[kept], atol=1e-3, rtol=1e-3):
+        fail(f"{what}: the kept attention weights should be the eval() weights scaled by 1/(1-p), as nn.Dropout "
+             "does; they are not.")
+    share = 1 - kept.float().mean().item()
+    if not 0.2 < share < 0.8:
+        fail(f"{what}: with dropout={p}, {share:.0%} of the attention weights were dropped; expected about {p:.0%}.")
 
 
 def check_grads_reach(module: nn.Module, loss: torch.Tensor, what: str) -> None:

@@ -33,6 +33,7 @@ import importlib.util
 import json
 import os
 import random
+import re
 import secrets
 import select
 import signal
@@ -118,7 +119,7 @@ def describe_exception(exc: BaseException, model_dir: Path, memory_mb: int | Non
         learner_first = "".join(traceback.format_list(mine[::-1]))
         return {
             "status": "error",
-            "message": f"Your code raised {type(exc).__name__}: {exc}{where}",
+            "message": f"Your code raised {type(exc).__name__}: {exc}{where}{_likely_cause(exc, mine[-1].line or '')}",
             "traceback": "Your frames, innermost first:\n" + learner_first + "\nFull traceback:\n" + full,
         }
     return {
@@ -126,6 +127,14 @@ def describe_exception(exc: BaseException, model_dir: Path, memory_mb: int | Non
         "message": f"The check could not use what your code returned: {type(exc).__name__}: {exc}",
         "traceback": full,
     }
+
+
+def _likely_cause(exc: BaseException, line: str) -> str:
+    """A named mistake for an error whose line shows it; "" when none is clear."""
+    if isinstance(exc, RuntimeError) and re.search(r"\.T\b", line) and ("size" in str(exc) or "shape" in str(exc)):
+        return ("\n  Looks like .T on a batch: on a 3-D tensor .T reverses every dimension, the batch too. "
+                "Swap the last two with .transpose(-2, -1) (or .mT).")
+    return ""
 
 
 def _inside(filename: str, folder: Path) -> bool:
