@@ -233,13 +233,16 @@ async def test_chat_screen_classifies_and_completes(make_workspace, runner, tuto
         await pilot.press("c")
         screen = app.screen
         assert isinstance(screen, ChatScreen)
-        await pilot.press(*"WIN a prize now", "enter")
+        await pilot.press(*"WIN a prize now", "enter", *"see you at lunch", "enter")  # the second before the first answer
         log = screen.query_one("#chat-log")
-        await until(pilot, lambda: len(log.lines) >= 2, timeout=60)
-        answer = "".join(seg.text for seg in log.lines[-1])
-        assert answer.startswith(("spam ", "ham ")) and "%" in answer and "pushes" in answer
-        await pilot.press("ctrl+g", *"The ", "enter")
         texts = lambda: ["".join(seg.text for seg in line) for line in log.lines]  # noqa: E731
+        await until(pilot, lambda: sum(t.startswith(("spam ", "ham ")) for t in texts()) == 2, timeout=60)
+        lines = texts()
+        for message in ("you: WIN a prize now", "you: see you at lunch"):
+            answer = lines[lines.index(message) + 1]  # each verdict right under its own message
+            assert answer.startswith(("spam ", "ham ")) and "%" in answer and "pushes" in answer
+            assert "'" in answer  # tokens are quoted
+        await pilot.press("ctrl+g", *"The ", "enter")
         await until(pilot, lambda: any(t.startswith("you: The") for t in texts()) and len(texts()) > texts().index("you: The") + 1, timeout=60)
         lines = texts()
         assert lines[lines.index("you: The") + 1].startswith("The")

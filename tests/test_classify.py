@@ -31,6 +31,16 @@ def test_classify_then_chat_then_lesson_17_recounts_the_same_accuracy(pretrained
     chat = tutor("chat", cwd=ws.root, env=env, input="WINNER!! Claim your prize now\nsee you at the gym\n")
     answers = [line for line in chat.stdout.splitlines() if line.startswith("> ") and len(line.split()) > 1]
     assert len(answers) == 2 and all(a.split()[1] in ("spam", "ham") and "%" in a for a in answers)
+    from tutor.chat import SpamChat
+    from tutor.engine.workspace import Workspace
+    from tutor.training.pretrain import run_dir
+
+    os.environ["TUTOR_HOME"] = env["TUTOR_HOME"]
+    verdict = SpamChat(Workspace(ws.root), run_dir(Workspace(ws.root), "classify") / "classifier.safetensors").classify(
+        "Congratulations! You won a free holiday, call now to claim")
+    pushes = [push for _, push in verdict.pushes]
+    # Occlusion keeps positions: the pushes differ from token to token, or the verdict says none matters.
+    assert len({round(p, 4) for p in pushes}) > 1 or verdict.note, pushes
     result = runner.check(ws, LESSON_17)
     assert result.checks[0].status == "passed"
     text = result.checks[1].message

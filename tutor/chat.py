@@ -1,8 +1,11 @@
 """Chat with the classifier: a verdict, its probability, and the tokens that pushed it.
 
-Attribution is leave-one-token-out: each token is removed in turn and the change
-in P(spam) is that token's push (towards spam if removing it lowers P(spam)).
-It needs one forward pass per token, which for an SMS is a few dozen: instant.
+Attribution is occlusion: each token in turn is replaced by the padding token, and
+the change in P(spam) is that token's push (towards spam if hiding it lowers
+P(spam)). Replacing rather than removing keeps every other token at its position:
+removing a token moves the last token (the one the classifier reads) one position
+back, a change that is the same whichever token was removed and that used to
+swamp every token's own effect. It needs one forward pass per token: instant.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ class Verdict:
     probability: float
     p_spam: float
     pushes: list[tuple[str, float]]  # (token text, change in P(spam) it causes), strongest first
+    note: str = ""  # said when the pushes carry no information
 
 
 class SpamChat:
@@ -52,6 +56,10 @@ class SpamChat:
         label, probability = self.clf.classify(text, self.model, Tokenizer(self.encoding), "cpu", self.max_length, self.pad)
         ids = self.encoding.encode_ordinary(text)[: self.max_length]
         p = self._p_spam(ids)
-        pushes = [(self.encoding.decode([ids[i]]), p - self._p_spam(ids[:i] + ids[i + 1 :])) for i in range(len(ids))]
+        pushes = [(self.encoding.decode([ids[i]]), p - self._p_spam(ids[:i] + [self.pad] + ids[i + 1 :]))
+                  for i in range(len(ids))]
         pushes.sort(key=lambda item: abs(item[1]), reverse=True)
-        return Verdict(label, probability, p, pushes[:top])
+        note = ""
+        if len(pushes) > 1 and max(abs(push) for _, push in pushes) < 0.01:
+            note = "No single token moves this verdict by a point: this model reads the message as a whole, or hardly reads it."
+        return Verdict(label, probability, p, pushes[:top], note)

@@ -370,6 +370,8 @@ def chat(
         for token, push in v.pushes:
             line.append(repr(token), style="red" if push > 0 else "green")
             line.append(f" {push:+.2f}  ", style="dim")
+        if v.note:
+            line.append(f"\n  {v.note}", style="dim italic")
         console.print(line)
 
 

@@ -28,8 +28,10 @@ def coloured(verdict) -> Text:
     line = Text(f"{verdict.label} {verdict.probability:.1%}", style="bold red" if verdict.label == "spam" else "bold green")
     line.append("   strongest pushes: ", style="dim")
     for token, push in verdict.pushes:
-        line.append(token, style=("on dark_red" if push > 0 else "on dark_green"))
+        line.append(repr(token), style=("on dark_red" if push > 0 else "on dark_green"))  # quoted: ' h', not a blank
         line.append(f" {push:+.2f}  ", style="dim")
+    if verdict.note:
+        line.append(f"\n{verdict.note}", style="dim italic")
     return line
 
 
@@ -67,7 +69,6 @@ class ChatScreen(Screen):
         if not text:
             return
         event.input.value = ""
-        self.query_one(RichLog).write(Text(f"you: {text}", style="bold"))
         self.answer(text, self.generate_mode)
 
     @work(thread=True, exclusive=False, group="chat")
@@ -91,7 +92,9 @@ class ChatScreen(Screen):
         except (CheckpointError, LearnerCodeError) as exc:
             what = "tutor train pretrain" if generate_mode else "tutor train classify"
             reply = Text(f"{exc}. Train one first ({what}).", style="red")
-        self.post_message(Answer(reply))
+        # The message and its verdict arrive together, so each verdict stands under its own message
+        # even when a second message was sent before the first was answered.
+        self.post_message(Answer(Text.assemble((f"you: {text}\n", "bold"), reply)))
 
     def on_answer(self, message: Answer) -> None:
         self.query_one(RichLog).write(message.text)
