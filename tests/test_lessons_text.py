@@ -57,3 +57,14 @@ def test_every_lesson_renders_as_markdown():
     for lesson in REGISTRY.lessons:
         tokens = parser.parse(lesson.text())
         assert any(t.type == "heading_open" for t in tokens), f"lesson {lesson.number} has no heading"
+
+
+@pytest.mark.parametrize("lesson", REGISTRY.lessons, ids=lambda lesson: f"L{lesson.number:02d}")
+def test_diagrams_fit_an_80_column_terminal(lesson):
+    """A code block is never wrapped by `tutor show` at 80 columns (Rich indents it a little)."""
+    inside = False
+    for number, line in enumerate(lesson.text().splitlines(), 1):
+        if line.strip().startswith("```"):
+            inside = not inside
+            continue
+        assert not inside or len(line) <= 76, f"line {number} is {len(line)} characters: {line}"

@@ -271,7 +271,17 @@ def pretrain(
         on_event.close()
         _die(str(exc), code=1)
     say(f"Done: val loss {done['val_loss']:.3f} at step {done['step']}. Checkpoint: {done['checkpoint']}")
-    say("Try it: tutor generate --prompt \"The \"   ·   then: tutor check 14")
+    say(f"Try it: tutor generate --prompt \"The \"   ·   {_milestone_advice(preset, chosen.name, resume)}")
+
+
+def _milestone_advice(preset: str, corpus: str, resume: bool) -> str:
+    """What lesson 14 will make of this run: it needs the default corpus and a preset that reaches it."""
+    if corpus != "pydoc":
+        return "lesson 14's milestone is measured on the default corpus: train without --corpus for it"
+    if preset == "micro" and not resume:
+        return ("a micro run is a smoke test and cannot reach lesson 14's milestone: "
+                "tutor train pretrain --preset tiny (about 5 minutes), then tutor check 14")
+    return "then: tutor check 14"
 
 
 @train_app.command("classify")
