@@ -333,3 +333,26 @@ async def test_the_keyboard_alone_reads_edits_and_checks(stub_ws, runner, monkey
         await pilot.press("ctrl+r")
         await until(pilot, lambda: "checks pass" in summary(app) or "could not finish" in summary(app))
         assert app.focused is app.screen.query_one("CheckResults")
+
+
+async def test_starting_over_a_saved_run_asks_first(make_workspace, runner):
+    from tutor.app.screens.train import TrainScreen
+    from tutor.training.pretrain import run_dir
+
+    ws = make_workspace()
+    saved = run_dir(ws) / "checkpoint.safetensors"
+    saved.parent.mkdir(parents=True)
+    saved.write_bytes(b"a saved run")
+    app = TutorApp(ws.root, runner=runner)
+    app.open_all = True
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("t")
+        assert isinstance(app.screen, TrainScreen)
+        train = app.screen
+        await pilot.press("ctrl+r")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("escape")  # no: nothing starts, nothing is replaced
+        await pilot.pause(0.2)
+        assert app.screen is train and train.proc is None
+        assert saved.read_bytes() == b"a saved run"

@@ -48,5 +48,29 @@ def test_train_screen(snap_compare, app):
     assert snap_compare(app, terminal_size=SIZE, press=["t"])
 
 
+def test_train_screen_plots_a_run(snap_compare, app):
+    """The loss plot has axes, scales and values: a run's events, as the trainer sends them."""
+    import math
+
+    from tutor.app.screens.train import TrainEvent
+
+    app.open_all = True
+
+    async def feed(pilot):
+        await pilot.press("t")
+        screen = app.screen
+        screen.post_message(TrainEvent({"event": "start", "step": 0, "max_steps": 300, "params": 1.9e6, "device": "cpu",
+                                        "precision": "fp32", "train_tokens": 400_000}))
+        for step in range(1, 301):
+            loss = 2.5 + 5.8 * math.exp(-step / 40)
+            screen.post_message(TrainEvent({"event": "step", "step": step, "loss": loss, "tokens_per_s": 10_000}))
+            if step % 100 == 0:
+                screen.post_message(TrainEvent({"event": "eval", "step": step, "val_loss": loss + 0.2,
+                                                "val_perplexity": math.exp(loss + 0.2), "sample": "The cat"}))
+        await pilot.pause(0.5)
+
+    assert snap_compare(app, terminal_size=(100, 36), run_before=feed)
+
+
 def test_chat_screen(snap_compare, app):
     assert snap_compare(app, terminal_size=SIZE, press=["c"])

@@ -21,7 +21,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, Checkbox, Footer, Header, Label, ProgressBar, RichLog, Select, Sparkline
+from textual.widgets import Button, Checkbox, Footer, Header, Label, ProgressBar, RichLog, Select
+
+from tutor.app.widgets.plots import LossPlot
 
 PRESETS = ["tiny", "micro", "small", "gpt2-124m"]
 DEVICES = ["auto", "cpu", "cuda", "mps"]
@@ -72,10 +74,7 @@ class TrainScreen(Screen):
                 yield Button("Stop", id="stop", variant="error", disabled=True)
             yield Label("Pick a preset and press Start (ctrl+r). tiny takes about 5 minutes on a laptop CPU.", id="train-status")
             yield ProgressBar(id="train-progress", show_eta=False, total=1)  # a total: no animation before a run
-            yield Label("training loss", classes="dim")
-            yield Sparkline([], id="train-curve")
-            yield Label("held-out loss", classes="dim")
-            yield Sparkline([], id="val-curve")
+            yield LossPlot(id="loss-plot")
             yield RichLog(id="samples", wrap=True, markup=False)
         yield Footer()
 
@@ -88,7 +87,23 @@ class TrainScreen(Screen):
         {"start": self.action_start, "resume": self.action_resume, "stop": self.action_stop}[event.button.id]()
 
     def action_start(self) -> None:
-        self._launch(resume=False)
+        """Start a new run; when one is already saved, ask first: a new run replaces it."""
+        from tutor.app.screens.dialogs import ConfirmScreen
+        from tutor.training.pretrain import run_dir
+
+        if self.proc and self.proc.poll() is None:
+            self.app.notify("A run is already going; stop it first.", severity="warning")
+            return
+        if not (run_dir(self.app.course.workspace) / "checkpoint.safetensors").exists():
+            self._launch(resume=False)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._launch(resume=False)
+
+        self.app.push_screen(ConfirmScreen("A saved run exists. Start a new run and replace it? "
+                                           "(Resume, ctrl+u, continues the saved one.)"), answered)
 
     def action_resume(self) -> None:
         self._launch(resume=True)
@@ -128,6 +143,7 @@ class TrainScreen(Screen):
         if resume:
             command.append("--resume")
         self.losses, self.val_losses, self.first_step = [], [], None
+        self.query_one(LossPlot).reset()
         self.query_one("#samples", RichLog).clear()
         self._status("Starting: checking your lessons, preparing the corpus, training your tokenizer…")
         self.query_one("#stop", Button).disabled = False
@@ -161,7 +177,7 @@ class TrainScreen(Screen):
         elif kind == "step":
             bar.update(progress=event["step"])
             self.losses.append(event["loss"])
-            self.query_one("#train-curve", Sparkline).data = self.losses[-400:]
+            self.query_one(LossPlot).add_step(event["step"], event["loss"])
             done = event["step"] - (self.first_step or 0)
             elapsed = time.monotonic() - self.started_at
             left = (bar.total - event["step"]) * elapsed / max(done, 1)
@@ -169,7 +185,7 @@ class TrainScreen(Screen):
                          f"{event['tokens_per_s'] or 0:,} tokens/s · about {left / 60:.1f} min left")
         elif kind == "eval":
             self.val_losses.append(event["val_loss"])
-            self.query_one("#val-curve", Sparkline).data = self.val_losses
+            self.query_one(LossPlot).add_eval(event["step"], event["val_loss"])
             self.query_one("#samples", RichLog).write(
                 f"step {event['step']} · held-out loss {event['val_loss']:.3f} (perplexity {event['val_perplexity']:.0f}): {event['sample']!r}")
 
