@@ -43,6 +43,10 @@ def test_solution_confirm_dialog(snap_compare, app):
     assert snap_compare(app, terminal_size=SIZE, press=["enter", "f7"])
 
 
+def test_hint_page_fits_its_hint(snap_compare, app):
+    assert snap_compare(app, terminal_size=(100, 30), press=["enter", "ctrl+g"])
+
+
 def test_train_screen(snap_compare, app):
     app.open_all = True
     assert snap_compare(app, terminal_size=SIZE, press=["t"])
