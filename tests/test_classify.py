@@ -31,6 +31,8 @@ def test_classify_then_chat_then_lesson_17_recounts_the_same_accuracy(pretrained
     chat = tutor("chat", cwd=ws.root, env=env, input="WINNER!! Claim your prize now\nsee you at the gym\n")
     answers = [line for line in chat.stdout.splitlines() if line.startswith("> ") and len(line.split()) > 1]
     assert len(answers) == 2 and all(a.split()[1] in ("spam", "ham") and "%" in a for a in answers)
+    said = " ".join(chat.stdout.split())
+    assert "micro model" in said and "synthetic practice set" in said  # the header says what to trust
     from tutor.chat import SpamChat
     from tutor.engine.workspace import Workspace
     from tutor.training.pretrain import run_dir

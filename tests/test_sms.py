@@ -89,3 +89,12 @@ def test_the_real_collection_imports_completely():
     assert (report.lines, report.kept, report.spam, report.ham, report.malformed) == (5574, 5574, 747, 4827, [])
     result = CliRunner().invoke(app, ["data", "import", str(SHARED)])
     assert result.exit_code == 0 and "train 1,045" in " ".join(result.output.split())
+
+
+def test_the_practice_set_is_varied():
+    messages = sms.demo_messages()
+    texts = [text for _, text in messages]
+    assert len(set(texts)) > 0.95 * len(texts)  # hardly a message twice
+    ham = {text.lower() for label, text in messages if label == 0}
+    assert any("dinner" in t for t in ham) and any("lunch" in t for t in ham)
+    assert len({t.split()[0] for t in ham}) > 20  # many ways to start a message

@@ -27,6 +27,20 @@ class Verdict:
     note: str = ""  # said when the pushes carry no information
 
 
+def caveat(info: dict, model_cfg: dict) -> str:
+    """What a learner should know before trusting this classifier's verdicts, or ""."""
+    from tutor.data import sms
+
+    notes = []
+    if int(model_cfg.get("emb_dim", 0)) <= 32:
+        notes.append("it was built on a micro model (a smoke test that barely reads text): "
+                     "pretrain with --preset tiny for one that does")
+    if info.get("data") == sms.DEMO:
+        notes.append("it was trained on the synthetic practice set, not real messages: "
+                     "`tutor data download sms-spam` (or `tutor data import FILE`), then `tutor train classify`")
+    return ("Note: " + "; and ".join(notes) + ".") if notes else ""
+
+
 class SpamChat:
     def __init__(self, workspace: Workspace, path: Path) -> None:
         import tiktoken
@@ -42,6 +56,7 @@ class SpamChat:
                                           mergeable_ranks=checkpoint.ranks(), special_tokens=checkpoint.special_tokens)
         info = checkpoint.header["classify"]
         self.max_length, self.pad = info["max_length"], info["pad_token_id"]
+        self.caveat = caveat(info, checkpoint.model_cfg)
 
     def _p_spam(self, ids: list[int]) -> float:
         import torch

@@ -362,6 +362,8 @@ def chat(
     except (CheckpointError, LearnerCodeError) as exc:
         _die(f"{exc}", code=1)
     console.print("Type a message and press Enter; Ctrl-D leaves." if not generate_mode else "Type the start of a text; Ctrl-D leaves.")
+    if not generate_mode and bot.caveat:
+        console.print(bot.caveat, style="yellow", markup=False)
     while True:
         try:
             text = input("> " if not generate_mode else "… ")

@@ -144,32 +144,71 @@ def import_file(path: Path) -> ImportReport:
 
 
 def demo_messages(seed: int = 0, n: int = 800) -> list[tuple[int, str]]:
-    """Synthetic practice messages (not real SMS), made from templates, a quarter of them spam."""
+    """Synthetic practice messages (not real SMS), a quarter of them spam.
+
+    Each message is put together from parts (a greeting, one of many bodies, an
+    ending; for spam an opener, an offer, a call to action, small print), with
+    names, places, times and sums drawn at random, in varied case: enough variety
+    that a classifier trained on them answers everyday messages sensibly, not only
+    the exact sentences it saw."""
     rng = random.Random(seed)
-    names = ["Sam", "Alex", "mum", "Jo", "Chris", "Priya", "Tom", "Nina"]
-    places = ["the station", "uni", "the gym", "work", "the pub", "home", "the shop"]
-    times = ["6", "7:30", "noon", "tonight", "tomorrow", "later", "after class"]
-    prizes = ["£1000 cash", "a free iPhone", "a £500 voucher", "a holiday for 2", "£2000"]
-    ham = [
-        "Hi {n}, are we still on for {t}?", "I'm at {p}, see you {t}", "Can you pick up milk on the way home?",
-        "Running late, be there by {t}", "Thanks {n}! That was great", "ok see you at {p}", "Did you get my message about {t}?",
-        "Call me when you're free", "Happy birthday {n}! Have a lovely day", "Leaving {p} now", "What time is dinner?",
-        "Sorry I missed your call, at {p}", "Lol yes. {n} said the same", "Can't make it {t}, maybe next week?",
+    names = ["Sam", "Alex", "mum", "Jo", "Chris", "Priya", "Tom", "Nina", "dad", "Kate", "Ben", "Aisha"]
+    places = ["the station", "uni", "the gym", "work", "the pub", "home", "the shop", "the park", "Tesco", "the library"]
+    times = ["6", "7:30", "noon", "tonight", "tomorrow", "later", "after class", "at 8", "on Friday", "this weekend"]
+    items = ["milk", "bread", "charger", "keys", "umbrella", "jacket", "notes", "book", "headphones"]
+    events = ["exam", "interview", "match", "party", "meeting", "driving test", "doctor's appointment"]
+    ham_greetings = ["", "", "Hi {n}, ", "Hey, ", "{n}! ", "Morning! ", "hiya ", "Hello {n}. ", "ok ", "Hey {n} "]
+    ham_bodies = [
+        "are we still on for {t}?", "I'm at {p}, see you {t}", "can you grab some {i} on the way back?",
+        "running late, be there by {t}", "thanks for today, it was lovely", "see you at {p}",
+        "did you get my message about the {e}?", "call me when you're free", "happy birthday! have a lovely day",
+        "just left {p}", "what time is dinner?", "sorry I missed your call, I was at {p}", "lol yes, {n} said the same",
+        "can't make it {t}, maybe next week?", "{n} says dinner at 7", "are we still on for lunch {t}?",
+        "the train is delayed again", "I left my {i} at {p}, can you check?", "how did the {e} go?",
+        "shall we meet at {p} {t}?", "I'll bring the {i}", "good luck with the {e}!", "text me when you get home",
+        "can I borrow your {i} {t}?", "watching the match at {p}, come over", "love you, see you {t}",
+        "the {e} got moved to {t}", "no worries, take your time", "where are you? I'm outside {p}",
+        "do you want anything from {p}?", "my phone is about to die, meet at {p}", "got your {i}, will drop it round {t}",
     ]
-    spam = [
-        "WINNER!! You have been selected to receive {z}. Call 09061701461 to claim now",
-        "URGENT! Your mobile number has won {z}. Text CLAIM to 80086 before midnight",
-        "Congratulations! You've won {z}. Reply YES to 87121. T&Cs apply, 18+",
-        "FREE entry into our weekly draw for {z}! Txt WIN to 85069 now",
-        "Your account is suspended. Verify at www.secure-check.biz to avoid charges",
-        "You have 1 new voicemail. Call 0871 277 8100 now. 50p/min",
-        "Claim your {z} today! Limited offer, reply STOP to opt out",
+    ham_endings = ["", "", " x", " :)", " thanks", " cheers", " xx", " see ya", "!"]
+    prizes = ["£1000 cash", "a free iPhone", "a £500 voucher", "a holiday for 2", "£2000", "a brand new car",
+              "free ringtones", "a £250 gift card", "a free mobile upgrade"]
+    spam_openers = ["WINNER!!", "URGENT!", "Congratulations!", "FREE:", "Dear customer,", "IMPORTANT:",
+                    "You have been chosen!", "Final notice:", "SIX chances to win!", ""]
+    spam_offers = [
+        "you have won {z}", "your mobile number has been selected for {z}", "claim {z} now",
+        "{z} is waiting for you", "you are entitled to a refund of £{m}", "your account will be suspended",
+        "you have 1 new voicemail", "exclusive offer: {z}", "get {pc}% off all orders this week",
+        "your parcel could not be delivered", "you have been awarded {z}", "entry into our weekly draw for {z}",
     ]
+    spam_calls = ["Call {ph} now", "Text {w} to {sc}", "Reply {w} to {sc}", "Visit www.{site}.biz", "Click www.{site}.com to claim",
+                  "Call {ph} before midnight", "txt {w} to {sc} to claim", "Call free on {ph}"]
+    spam_print = ["", " T&Cs apply.", " 18+ only.", " £1.50/msg.", " Reply STOP to opt out.", " Offer ends today!", " 50p/min."]
+
+    def fill(template: str) -> str:
+        return template.format(
+            n=rng.choice(names), p=rng.choice(places), t=rng.choice(times), i=rng.choice(items), e=rng.choice(events),
+            z=rng.choice(prizes), m=rng.choice([150, 230, 475, 800]), pc=rng.choice([20, 50, 70]),
+            ph=f"0{rng.choice(['9061', '871', '800', '906'])}{rng.randint(100000, 9999999)}",
+            w=rng.choice(["WIN", "CLAIM", "YES", "PRIZE", "GO"]), sc=rng.randint(80000, 89999),
+            site=rng.choice(["secure-check", "claim-now", "prize-centre", "mobile-rewards", "parcel-track"]))
+
     out = []
     for _ in range(n):
         is_spam = rng.random() < 0.25
-        template = rng.choice(spam if is_spam else ham)
-        out.append((int(is_spam), template.format(n=rng.choice(names), p=rng.choice(places), t=rng.choice(times), z=rng.choice(prizes))))
+        if is_spam:
+            opener = rng.choice(spam_openers)
+            text = " ".join(filter(None, [opener, fill(rng.choice(spam_offers)).capitalize() + ".",
+                                          fill(rng.choice(spam_calls)) + rng.choice(spam_print)]))
+            if rng.random() < 0.3:
+                text = text.upper()
+        else:
+            text = fill(rng.choice(ham_greetings)) + fill(rng.choice(ham_bodies)) + rng.choice(ham_endings)
+            if rng.random() < 0.3:
+                text = text.lower()
+            elif rng.random() < 0.3:
+                text = text[:1].upper() + text[1:]
+        out.append((int(is_spam), text))
     return out
 
 

@@ -89,6 +89,10 @@ class ChatScreen(Screen):
                     self._bots[False] = SpamChat(workspace, run_dir(workspace, "classify") / "classifier.safetensors")
             bot = self._bots[generate_mode]
             reply = Text(text, style="bold") + Text(bot.complete(text, max_new_tokens=40)) if generate_mode else coloured(bot.classify(text))
+            note = getattr(bot, "caveat", "")
+            if note and not getattr(self, "_caveat_shown", False):  # once, with the first verdict
+                self._caveat_shown = True
+                reply.append(f"\n{note}", style="yellow")
         except (CheckpointError, LearnerCodeError) as exc:
             what = "tutor train pretrain" if generate_mode else "tutor train classify"
             reply = Text(f"{exc}. Train one first ({what}).", style="red")
