@@ -33,7 +33,8 @@ def main() -> None:
         cold_all, warm_all = [], []
         with CheckRunner(timeout=60) as warm:
             warm.start()
-            for lesson in registry.lessons:
+            # The code lessons: a run milestone measures a training run, which this workspace has not made.
+            for lesson in [lesson for lesson in registry.lessons if lesson.kind == "code"]:
                 started = time.perf_counter()
                 with CheckRunner(timeout=60) as cold:
                     result = cold.check(ws, lesson, seed=1)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from rich.console import Console, Group
+from rich.console import Group
 from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from tutor.engine.results import LessonResult, Report
+from tutor.engine.results import LessonResult
 
 MARKS = {
     "passed": ("✓", "green"),
@@ -57,16 +57,6 @@ def lesson_result(result: LessonResult, *, verbose: bool = False) -> Group:
     if result.status in ("failed", "error", "tampered") and result.seed is not None:
         parts.append(Padding(Text(f"(inputs drawn with --seed {result.seed})", style="dim"), (0, 0, 0, 2)))
     return Group(*parts)
-
-
-def print_report(console: Console, report: Report, *, verbose: bool = False) -> None:
-    for result in report.lessons:
-        if result.status == "locked":
-            continue
-        console.print(lesson_result(result, verbose=verbose))
-    checked = [l for l in report.lessons if l.status not in ("locked", "not-run")]
-    summary = f"{report.passed} of {len(checked)} lesson(s) passed"
-    console.print(Text(summary, style="bold green" if report.exit_code == 0 else "bold red"))
 
 
 def lesson_table(course, states: dict[int, str]) -> Table:

@@ -1,1 +1,2 @@
-"""Data sets: pretraining corpora (and, later, the SMS set), kept under the user data folder."""
+"""Data sets, kept under the user data folder: pretraining corpora, the SMS Spam Collection
+(and its synthetic practice set), checksummed downloads and workshop kits."""
