@@ -50,6 +50,13 @@ def _hostile_init(klass: Path, lessons: Path, csv_path: Path) -> str:
     """A student who attacks classmates, the checks, the grader's CSV and the grader."""
     return textwrap.dedent(f"""
         import os, signal, subprocess, sys
+        # 0. copy the honest classmate's answer into my own file, before it is imported
+        try:
+            answer = open({str(klass / "honest" / "model" / "warmup.py")!r}).read()
+            with open(os.path.join(os.path.dirname(__file__), "warmup.py"), "w") as mine:
+                mine.write(answer)
+        except OSError:
+            pass
         # 1. break the honest classmate's lesson 1
         try:
             with open({str(klass / "honest" / "model" / "warmup.py")!r}, "w") as f:
@@ -85,6 +92,7 @@ def test_sandboxed_students_cannot_spoil_classmates_checks_or_files(tmp_path, le
     assert result.exit_code == 0, result.output
     rows = {r["student"]: r for r in csv.DictReader(csv_path.open())}
     assert rows["honest"]["lesson_1"] == "passed"
+    # The attacker could not read the classmate's answer (its stub failed), nor change anything.
     assert rows["attacker"]["lesson_1"] == "failed" and rows["later"]["lesson_1"] == "failed"
     assert (_digest(lessons_copy), (klass / "honest" / "model" / "warmup.py").read_text()) == before
     assert "subprocess" in rows["attacker"]["review"]  # flagged for a person
@@ -98,8 +106,11 @@ def test_without_a_sandbox_the_checks_stay_the_graders(tmp_path, lessons_copy):
     klass = tmp_path / "class"
     write_workspace(klass / "a-attacker", {**generate_stubs(), "__init__.py": _hostile_init(klass, lessons_copy, tmp_path / "x.csv")})
     write_workspace(klass / "b-later", {"__init__.py": "", **generate_stubs()})
+    write_workspace(klass / "honest", {"__init__.py": "", **solution_files()})
     grades = {g.student: g for g in grade([klass], jobs=1, lessons=[1], sandbox="none", timeout=30)}
-    assert grades["a-attacker"].lessons == {1: "failed"}
+    # The README's stated limit: without a sandbox, a student can read (and copy) a classmate's files.
+    assert grades["a-attacker"].lessons == {1: "passed"}
+    assert any("subprocess" in flag for flag in grades["a-attacker"].flags)  # ... and is flagged for review
     assert grades["b-later"].lessons == {1: "failed"}, "an emptied checks.py must not pass a later student"
 
 
