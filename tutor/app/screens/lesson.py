@@ -66,7 +66,7 @@ class LessonScreen(Screen):
                                  "then press ctrl+r to check the result.", id="editor-none")
             with TabPane("Results", id="results"):
                 yield CheckResults()
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         editor = self._editor()
