@@ -68,3 +68,26 @@ def test_diagrams_fit_an_80_column_terminal(lesson):
             inside = not inside
             continue
         assert not inside or len(line) <= 76, f"line {number} is {len(line)} characters: {line}"
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda t: t.replace('title = "Words to ids"', 'titel = "Words to ids"', 1), "lesson 2: unknown key 'titel'"),
+    (lambda t: t.replace('kind = "code"\nfiles = ["warmup.py"]', 'files = ["warmup.py"]', 1), "lesson 1: kind is missing"),
+    (lambda t: t.replace("number = 3\n", "number = 2\n", 1), "two lessons share the number 2"),
+    (lambda t: t.replace('components = ["softmax"]', 'components = ["softmx"]', 1), "the component 'softmx' is not defined"),
+    (lambda t: t.replace('dir = "04_sliding_windows"', 'dir = "04_sliding_window"', 1), "04_sliding_window/lesson.md does not exist"),
+    (lambda t: t.replace("format_version = 1", "format_version = 2", 1), "format_version 2"),
+])
+def test_a_mistake_in_the_course_file_is_named(tmp_path, change, words):
+    import shutil
+
+    from tutor.engine.lessons import CourseFileError, load_registry
+
+    root = tmp_path / "lessons"
+    shutil.copytree(REGISTRY.root, root)
+    path = root / "lessons.toml"
+    changed = change(path.read_text())
+    assert changed != path.read_text()
+    path.write_text(changed)
+    with pytest.raises(CourseFileError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        load_registry(root)

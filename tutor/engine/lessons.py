@@ -93,34 +93,114 @@ def load_registry(root: Path | None = None) -> Registry:
     return _load(root)
 
 
+FORMAT_VERSION = 1
+KINDS = ("code", "run")
+# Each key of a course file: its type, and whether an entry must have it.
+_TOP = {"format_version": (int, True), "parts": (list, True), "lessons": (list, True)}
+_PART = {"id": (str, True), "title": (str, True)}
+_LESSON = {"number": (int, True), "id": (str, True), "dir": (str, True), "title": (str, True), "part": (str, True),
+           "kind": (str, True), "files": (list, True), "components": (list, True), "summary": (str, False),
+           "after": (int, False)}
+
+
+class CourseFileError(ValueError):
+    """A course file (lessons.toml) with a mistake; the message names the entry and the key."""
+
+
+def _check_keys(entry: object, schema: dict[str, tuple[type, bool]], where: str) -> dict:
+    if not isinstance(entry, dict):
+        raise CourseFileError(f"{where} is not a table")
+    for key in entry:
+        if key not in schema:
+            raise CourseFileError(f"{where}: unknown key {key!r} (the keys are {', '.join(schema)})")
+    for key, (kind, required) in schema.items():
+        if key not in entry:
+            if required:
+                raise CourseFileError(f"{where}: {key} is missing")
+            continue
+        value = entry[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise CourseFileError(f"{where}: {key} must be a {kind.__name__}, not {value!r}")
+    return entry
+
+
+def _defined_names(path: Path) -> set[str]:
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))}
+    names |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    return names
+
+
 @lru_cache(maxsize=4)
 def _load(root: Path) -> Registry:
-    meta = tomllib.loads((root / "lessons.toml").read_text(encoding="utf-8"))
-    parts = tuple(Part(id=p["id"], title=p["title"]) for p in meta.get("parts", []))
-    part_ids = {p.id for p in parts}
+    """The course, validated: an unknown or misspelt key, a missing field, a duplicate,
+    or a folder, file or component that does not exist is an error naming the entry."""
+    path = root / "lessons.toml"
+    try:
+        meta = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise CourseFileError(f"{path} is not valid TOML: {exc}") from None
+    _check_keys(meta, _TOP, str(path))
+    if meta["format_version"] != FORMAT_VERSION:
+        raise CourseFileError(f"{path}: format_version {meta['format_version']} is not one this tutor reads "
+                              f"({FORMAT_VERSION})")
+    parts = []
+    for index, raw in enumerate(meta["parts"]):
+        entry = _check_keys(raw, _PART, f"{path}: part {index + 1}")
+        parts.append(Part(id=entry["id"], title=entry["title"]))
+    part_ids = [p.id for p in parts]
+    if len(set(part_ids)) != len(part_ids):
+        raise CourseFileError(f"{path}: two parts share an id ({', '.join(sorted({i for i in part_ids if part_ids.count(i) > 1}))})")
+    references = root / "reference"
     lessons = []
-    for entry in meta["lessons"]:
+    for index, raw in enumerate(meta["lessons"]):
+        where = f"{path}: lesson {raw.get('number', index + 1) if isinstance(raw, dict) else index + 1}"
+        entry = _check_keys(raw, _LESSON, where)
         if entry["part"] not in part_ids:
-            raise ValueError(f"lesson {entry['number']}: unknown part {entry['part']!r}")
+            raise CourseFileError(f"{where}: unknown part {entry['part']!r} (the parts are {', '.join(part_ids)})")
+        if entry["kind"] not in KINDS:
+            raise CourseFileError(f"{where}: kind must be one of {', '.join(KINDS)}, not {entry['kind']!r}")
+        folder = root / entry["dir"]
+        needed = ["lesson.md", "checks.py"]
+        for name in needed:
+            if not (folder / name).is_file():
+                raise CourseFileError(f"{where}: {entry['dir']}/{name} does not exist")
+        for name in entry["files"]:
+            if not isinstance(name, str) or not (references / name).is_file():
+                raise CourseFileError(f"{where}: the file {name!r} has no reference in {references}")
+        if entry["kind"] == "code" and (not entry["files"] or not entry["components"]):
+            raise CourseFileError(f"{where}: a code lesson names its files and components")
+        defined = set().union(*(_defined_names(references / name) for name in entry["files"])) if entry["files"] else set()
+        for component in entry["components"]:
+            if component not in defined:
+                raise CourseFileError(f"{where}: the component {component!r} is not defined in "
+                                      f"{', '.join(entry['files']) or 'any file'}")
         lessons.append(
             Lesson(
-                number=int(entry["number"]),
+                number=entry["number"],
                 id=entry["id"],
                 title=entry["title"],
                 part=entry["part"],
-                kind=entry.get("kind", "code"),
-                dir=root / entry["dir"],
-                files=tuple(entry.get("files", [])),
-                components=tuple(entry.get("components", [])),
+                kind=entry["kind"],
+                dir=folder,
+                files=tuple(entry["files"]),
+                components=tuple(entry["components"]),
                 summary=entry.get("summary", ""),
-                after=int(entry["after"]) if "after" in entry else None,
+                after=entry.get("after"),
             )
         )
+    for key in ("number", "id", "dir"):
+        values = [getattr(lesson, key) if key != "dir" else lesson.dir.name for lesson in lessons]
+        twice = sorted({str(v) for v in values if values.count(v) > 1})
+        if twice:
+            raise CourseFileError(f"{path}: two lessons share the {key} {', '.join(twice)}")
     lessons.sort(key=lambda lesson: lesson.number)
     numbers = [lesson.number for lesson in lessons]
-    if len(set(numbers)) != len(numbers) or (numbers and numbers[0] != 1):
-        raise ValueError(f"lesson numbers must start at 1 and be unique, got {numbers}")
+    if numbers and numbers[0] != 1:
+        raise CourseFileError(f"{path}: the first lesson must be number 1, not {numbers[0]}")
     for lesson in lessons:
         if lesson.after is not None and (lesson.after not in numbers or lesson.after >= lesson.number):
-            raise ValueError(f"lesson {lesson.number}: after = {lesson.after} must name an earlier lesson")
-    return Registry(parts=parts, lessons=tuple(lessons), root=root)
+            raise CourseFileError(f"{path}: lesson {lesson.number}: after = {lesson.after} must name an earlier lesson")
+    return Registry(parts=tuple(parts), lessons=tuple(lessons), root=root)
