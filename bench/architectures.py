@@ -5,8 +5,10 @@ then each architecture (GPT; Llama-style; Llama-style with Mistral's sliding
 window; Phi-style, the Llama with the parallel block) is built from the
 reference solution at the tiny preset's size (the Llama variants sized to the
 GPT's parameter count, as `tutor train pretrain --arch llama` does) and trained
-for exactly the same number of seconds, on the same batches in the same order,
-with the trainer's AdamW and the reference train_step. The learning rate warms
+for the same number of seconds, on the same batches in the same order, with the
+trainer's AdamW and the reference train_step. The four take turns, one step
+each, and each is charged only the time of its own steps, so that other work on
+the machine slows them alike. The learning rate warms
 up for the preset's warm-up steps, then follows a cosine over the *time* budget,
 so that every model ends its schedule when its time is up. Then each is measured
 on the held-out text the way lesson 14 measures it.
@@ -85,38 +87,44 @@ def main() -> None:
         f"Llama + window {args.window}": base.override(arch="llama", window_size=args.window),
         "Phi-style (parallel)": base.override(arch="llama", parallel=True),
     }
-    rows = []
+    # All four train in turns, a step at a time, each on its own clock (the seconds of its own
+    # steps): a busy machine then slows all of them alike instead of whichever ran at the time.
+    runs = []
     for name, s in variants.items():
         cfg = {**s.model_cfg(), "vocab_size": encoding.n_vocab}
         torch.manual_seed(s.seed)
         model = build_model(lambda module: __import__(f"model.{module}", fromlist=["_"]), cfg, s.arch)
-        optimizer = adamw(model, s)
         loader = data.create_dataloader(train_ids, batch_size=s.batch_size, context_length=ctx, stride=ctx,
                                         shuffle=True, drop_last=True, seed=s.seed)
-        batches = iter(loader)
-        model.train()
-        steps, started = 0, time.monotonic()
-        while (elapsed := time.monotonic() - started) < args.seconds:
-            try:
-                x, y = next(batches)
-            except StopIteration:
-                batches = iter(loader)
-                x, y = next(batches)
-            if steps < s.warmup_steps:
-                lr = s.peak_lr * (steps + 1) / s.warmup_steps
-            else:
-                lr = s.min_lr + 0.5 * (s.peak_lr - s.min_lr) * (1 + math.cos(math.pi * min(elapsed / args.seconds, 1.0)))
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            train.train_step(model, optimizer, x, y, "cpu", max_grad_norm=s.max_grad_norm)
-            steps += 1
-        wall = time.monotonic() - started
+        runs.append({"name": name, "s": s, "cfg": cfg, "model": model.train(), "optimizer": adamw(model, s),
+                     "loader": loader, "batches": iter(loader), "steps": 0, "clock": 0.0})
+    while active := [r for r in runs if r["clock"] < args.seconds]:
+        r = min(active, key=lambda run: run["clock"])
+        s = r["s"]
+        try:
+            x, y = next(r["batches"])
+        except StopIteration:
+            r["batches"] = iter(r["loader"])
+            x, y = next(r["batches"])
+        if r["steps"] < s.warmup_steps:
+            lr = s.peak_lr * (r["steps"] + 1) / s.warmup_steps
+        else:
+            lr = s.min_lr + 0.5 * (s.peak_lr - s.min_lr) * (1 + math.cos(math.pi * min(r["clock"] / args.seconds, 1.0)))
+        for group in r["optimizer"].param_groups:
+            group["lr"] = lr
+        started = time.perf_counter()
+        train.train_step(r["model"], r["optimizer"], x, y, "cpu", max_grad_norm=s.max_grad_norm)
+        r["clock"] += time.perf_counter() - started
+        r["steps"] += 1
+    rows = []
+    for r in runs:
+        s, cfg, model = r["s"], r["cfg"], r["model"]
         loss, npc = held_out(model, val_ids, ctx, encoding.decode)
         per_token = kv_bytes_per_token(cfg, s.arch)
         cached = min(ctx, s.window_size or ctx)
-        rows.append((name, sum(p.numel() for p in model.parameters()), steps * s.batch_size * ctx / wall, steps, loss, npc,
-                     per_token, per_token * cached))
-        print(f"{name}: {steps} steps in {wall:.0f} s, held-out loss {loss:.3f}", flush=True)
+        rows.append((r["name"], sum(p.numel() for p in model.parameters()), r["steps"] * s.batch_size * ctx / r["clock"],
+                     r["steps"], loss, npc, per_token, per_token * cached))
+        print(f"{r['name']}: {r['steps']} steps in {r['clock']:.0f} s of its own, held-out loss {loss:.3f}", flush=True)
 
     print(f"\n{args.preset} preset shape, {args.seconds:g} s of training each, default corpus "
           f"({len(train_ids):,} training tokens, vocabulary {encoding.n_vocab:,}), CPU with {torch.get_num_threads()} threads")
