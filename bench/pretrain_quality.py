@@ -32,10 +32,11 @@ def nats_per_char(workspace, checkpoint_path: Path) -> float:
     import torch.nn.functional as F
 
     from tutor.training import checkpoint as ckpt
+    from tutor.training.architectures import build_from_checkpoint
     from tutor.training.learner import import_learner
 
     c = ckpt.load(checkpoint_path)
-    model = import_learner(workspace, "gpt").GPTModel(c.model_cfg)
+    model = build_from_checkpoint(lambda module: import_learner(workspace, module), c)
     ckpt.load_into(model, c)
     model.eval()
     enc = tiktoken.Encoding("b", pat_str=import_learner(workspace, "tokenizer").SPLIT_PATTERN,

@@ -199,6 +199,41 @@ async def test_train_screen_compile_box_adds_compile_to_the_run(make_workspace, 
     assert len(launched) == 2 and "--compile" not in launched[0] and "--compile" in launched[1]
 
 
+async def test_train_screen_architecture_choice_goes_to_a_new_run_not_a_resume(make_workspace, runner, tutor_home,
+                                                                              monkeypatch):
+    from textual.widgets import Select
+
+    from tutor.app.screens import train
+
+    launched = []
+    real_popen = subprocess.Popen
+
+    def record(command, **kw):
+        launched.append(command)
+        return real_popen([sys.executable, "-c", "pass"], **kw)
+
+    monkeypatch.setattr(train.subprocess, "Popen", record)
+    app = TutorApp(make_workspace().root, runner=runner, open_all=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("t")
+        screen = pilot.app.screen
+        for widget in screen.query("#train-controls > *"):  # every control fits the 80-column screen
+            assert widget.region.right <= SIZE[0], widget.id
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: screen.proc.poll() is not None, timeout=30)
+        await pilot.click("#arch")
+        await pilot.pause(0.2)
+        await pilot.press("down", "enter")
+        await until(pilot, lambda: screen.query_one("#arch", Select).value == "llama", timeout=10)
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: len(launched) == 2 and screen.proc.poll() is not None, timeout=30)
+        await pilot.press("ctrl+u")
+        await until(pilot, lambda: len(launched) == 3, timeout=30)
+    first, second, resumed = launched
+    assert first[first.index("--arch") + 1] == "gpt" and second[second.index("--arch") + 1] == "llama"
+    assert "--resume" in resumed and "--arch" not in resumed  # the run keeps its own architecture
+
+
 async def test_train_screen_stop_saves_and_resume_finishes(make_workspace, runner, tutor_home):
     from tutor.training import checkpoint as ckpt
     from tutor.training.pretrain import run_dir

@@ -50,11 +50,13 @@ def test_micro_run_writes_checkpoint_metrics_and_generates(solved):
     assert out.stdout.startswith("The ") and len(out.stdout) > 5
 
 
+@pytest.mark.parametrize("arch", ["gpt", "llama"])
 @pytest.mark.parametrize("how", ["kill", "ctrl-c"])
-def test_resume_follows_the_uninterrupted_loss_curve(solved, tmp_path, how):
+def test_resume_follows_the_uninterrupted_loss_curve(solved, tmp_path, how, arch):
     ws, env = solved
-    whole = tutor("train", "pretrain", *MICRO, "--out", tmp_path / "whole", cwd=ws.root, env=env)
-    proc = subprocess.Popen([sys.executable, "-m", "tutor", "train", "pretrain", *MICRO, "--out", tmp_path / "cut"],
+    micro = [*MICRO, "--arch", arch]
+    whole = tutor("train", "pretrain", *micro, "--out", tmp_path / "whole", cwd=ws.root, env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "tutor", "train", "pretrain", *micro, "--out", tmp_path / "cut"],
                             cwd=ws.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     for line in proc.stdout:
         event = json.loads(line)
@@ -63,8 +65,9 @@ def test_resume_follows_the_uninterrupted_loss_curve(solved, tmp_path, how):
             break
     proc.communicate(timeout=60)
     assert proc.returncode == (-signal.SIGKILL if how == "kill" else 130)
-    resumed_at = ckpt.load(tmp_path / "cut" / "checkpoint.safetensors").step
-    assert resumed_at == (20 if how == "kill" else 25)
+    saved = ckpt.load(tmp_path / "cut" / "checkpoint.safetensors")
+    assert saved.step == (20 if how == "kill" else 25) and saved.header["arch"] == arch
+    # Resumed without --arch: the run keeps the architecture its checkpoint records.
     tutor("train", "pretrain", *MICRO, "--out", tmp_path / "cut", "--resume", cwd=ws.root, env=env)
     cut = [json.loads(l) for l in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
     cut_steps = [(e["step"], e["loss"]) for e in cut if e["event"] == "step"]
@@ -199,3 +202,104 @@ def test_tiny_preset_reaches_the_lesson_14_milestone(solved, runner):
     tutor("train", "classify", "--data", "sms-demo", cwd=ws.root, env=env, timeout=1800)
     chat = tutor("chat", cwd=ws.root, env=env, input="URGENT! You have won a prize. Call now\n")
     assert chat.stdout.count("> spam") + chat.stdout.count("> ham") == 1
+
+
+# --- the Llama-style architecture (lessons 18-21) ----------------------------
+
+
+def test_llama_run_is_read_back_by_generate_classify_and_lesson_14(solved, runner, tmp_path):
+    """The checkpoint records its architecture; every reader builds the learner's LlamaModel from it."""
+    ws, env = solved
+    run = tutor("train", "pretrain", *MICRO, "--arch", "llama", "--set", "window_size=8", "--set", "parallel=true",
+                "--set", "n_kv_groups=2", cwd=ws.root, env=env)
+    start = next(e for e in map(json.loads, run.stdout.splitlines()) if e["event"] == "start")
+    assert start["arch"] == "llama"
+    from tutor.training.pretrain import run_dir
+
+    c = ckpt.load(run_dir(ws) / "checkpoint.safetensors")
+    assert c.header["arch"] == "llama"
+    assert {k: c.model_cfg[k] for k in ("window_size", "parallel", "n_kv_groups")} == {"window_size": 8, "parallel": True,
+                                                                                        "n_kv_groups": 2}
+    assert not any(".norm2." in name for name in c.model) and "tok_emb.weight" in c.model
+    out = tutor("generate", "--prompt", "The ", "--max-new-tokens", "6", "--seed", "1", cwd=ws.root, env=env)
+    assert out.stdout.startswith("The ")
+    result = runner.check(ws, LESSON_14)
+    assert result.checks[0].status == "passed", result.checks[0].message  # the Llama checkpoint loads
+    assert "the milestone is 1.5" in result.checks[1].message  # and is measured (a micro run is far from it)
+    clf = tutor("train", "classify", "--data", "sms-demo", "--epochs", "1", "--out", tmp_path / "clf", cwd=ws.root, env=env)
+    assert "Test accuracy" in clf.stdout
+    assert ckpt.load(tmp_path / "clf" / "classifier.safetensors").header["arch"] == "llama"
+    chat = tutor("chat", "--checkpoint", tmp_path / "clf" / "classifier.safetensors", cwd=ws.root, env=env,
+                 input="Call now to claim your prize\n")
+    assert chat.stdout.count("> spam") + chat.stdout.count("> ham") == 1
+
+
+def test_a_setting_the_architecture_lacks_is_refused_naming_the_valid_ones(solved):
+    ws, env = solved
+    gpt = tutor("train", "pretrain", *MICRO, "--set", "window_size=8", cwd=ws.root, env=env, check=False)
+    message = " ".join(gpt.stderr.split())
+    assert gpt.returncode == 2 and "the gpt architecture has no window_size" in message and "drop_rate" in message
+    llama = tutor("train", "pretrain", *MICRO, "--arch", "llama", "--set", "drop_rate=0.1", cwd=ws.root, env=env, check=False)
+    message = " ".join(llama.stderr.split())
+    assert llama.returncode == 2 and "the llama architecture has no drop_rate" in message and "n_kv_groups" in message
+    groups = tutor("train", "pretrain", *MICRO, "--arch", "llama", "--set", "n_kv_groups=3", cwd=ws.root, env=env, check=False)
+    assert groups.returncode == 2 and "n_kv_groups=3 must divide n_heads=2" in " ".join(groups.stderr.split())
+    unknown = tutor("train", "pretrain", *MICRO, "--arch", "mamba", cwd=ws.root, env=env, check=False)
+    assert unknown.returncode == 2 and "unknown architecture 'mamba'" in unknown.stderr
+
+
+def test_resume_refuses_another_architecture(solved, tmp_path):
+    ws, env = solved
+    tutor("train", "pretrain", *MICRO, "--max-steps", "10", "--out", tmp_path / "run", cwd=ws.root, env=env)
+    run = tutor("train", "pretrain", *MICRO, "--arch", "llama", "--resume", "--out", tmp_path / "run", cwd=ws.root, env=env,
+                check=False)
+    assert run.returncode == 1 and "arch=llama (the run has arch=gpt)" in " ".join(run.stderr.split())
+
+
+def test_llama_training_names_the_lesson_to_finish(make_workspace, tutor_home):
+    """The GPT lessons pass, the Llama lessons are stubs: a Llama run names lesson 18 first."""
+    from tutor.engine.stubs import generate_stubs
+
+    ws = make_workspace(overrides={"llama.py": generate_stubs()["llama.py"]})
+    env = {**os.environ, "TUTOR_HOME": str(tutor_home)}
+    run = tutor("train", "pretrain", "--preset", "micro", "--arch", "llama", cwd=ws.root, env=env, check=False)
+    message = " ".join(run.stderr.split())
+    assert run.returncode == 1
+    assert "training a llama model uses your code from lessons 2, 3, 4, 11, 12, 13, 18, 19, 20, 21" in message
+    assert "not passing yet: 18 (RMSNorm and SwiGLU)" in message and "tutor check 18" in message
+
+
+def test_llama_presets_match_the_gpt_parameter_count_within_5_percent():
+    """Counted on the reference models themselves, not on the presets' own arithmetic."""
+    import torch
+
+    from lessons.reference.gpt import GPTModel
+    from lessons.reference.llama import LlamaModel
+    from tutor.training.presets import PRESETS, gpt_parameters, llama_parameters
+
+    for name, preset in PRESETS.items():
+        gpt_cfg, llama_cfg = preset.model_cfg(), preset.override(arch="llama").model_cfg()
+        with torch.device("meta"):
+            gpt = sum(p.numel() for p in GPTModel(gpt_cfg).parameters())
+            llama = sum(p.numel() for p in LlamaModel(llama_cfg).parameters())
+        assert abs(llama / gpt - 1) < 0.05, (name, gpt, llama)
+        assert (gpt, llama) == (gpt_parameters(gpt_cfg), llama_parameters(llama_cfg)), name
+        assert llama_cfg["n_kv_groups"] < llama_cfg["n_heads"], name  # grouped, not plain multi-head attention
+
+
+def test_a_checkpoint_without_an_architecture_is_a_gpt():
+    from tutor.training.architectures import build_from_checkpoint, checkpoint_arch
+
+    assert checkpoint_arch({"settings": {"max_steps": 3}}) == "gpt"
+    assert checkpoint_arch({"arch": "llama"}) == "llama"
+    built = []
+
+    class Old:
+        header = {"step": 3, "model_cfg": {"emb_dim": 4}}
+        model_cfg = {"emb_dim": 4}
+
+    def importer(module):
+        built.append(module)
+        return type("M", (), {"GPTModel": lambda cfg: ("gpt", cfg), "LlamaModel": lambda cfg: ("llama", cfg)})
+
+    assert build_from_checkpoint(importer, Old()) == ("gpt", {"emb_dim": 4}) and built == ["gpt"]

@@ -66,3 +66,16 @@ def test_stub_check_command_reports_drift(tmp_path, capsys):
     assert main(["--check", "--out", str(tmp_path)]) == 1
     assert main(["--out", str(tmp_path)]) == 0
     assert main(["--check", "--out", str(tmp_path)]) == 0
+
+
+def test_a_name_in_two_files_names_the_lesson_of_its_own_file():
+    """FeedForward and TransformerBlock exist in layers.py (lessons 8-9) and in llama.py (18, 21)."""
+    registry = load_registry()
+    stubs = generate_stubs(registry)
+    assert registry.lesson_for_component("FeedForward", "layers.py").number == 8
+    assert registry.lesson_for_component("FeedForward", "llama.py").number == 18
+    assert registry.lesson_for_component("TransformerBlock", "llama.py").number == 21
+    assert "FeedForward.__init__ is not written yet (lesson 18:" in stubs["llama.py"]
+    assert "FeedForward.__init__ is not written yet (lesson 8:" in stubs["layers.py"]
+    assert "TransformerBlock.forward is not written yet (lesson 21:" in stubs["llama.py"]
+    assert "TransformerBlock.forward is not written yet (lesson 9:" in stubs["layers.py"]

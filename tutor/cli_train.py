@@ -15,9 +15,6 @@ from tutor.cli import USAGE, WorkspaceOpt, _course, _die, console, err
 data_app = typer.Typer(help="Corpora and data sets: list, download, import.", no_args_is_help=True)
 train_app = typer.Typer(help="Train a GPT with your own code.", no_args_is_help=True)
 
-# The lessons whose code the trainer calls; all must pass before a run starts.
-PRETRAIN_NEEDS = (2, 3, 4, 10, 11, 12, 13)
-
 
 def parse_sets(pairs: list[str] | None) -> dict:
     """--set key=value pairs, values read as JSON where they parse (numbers, true/false)."""
@@ -146,7 +143,9 @@ def data_sources() -> None:
         console.print(f"[bold]{s.name}[/bold]  {s.description}; {s.licence}; {size}; {pinned} {s.sha256[:16]}…")
 
 
-def _ensure_lessons_pass(course, numbers) -> None:
+def _ensure_lessons_pass(course, numbers, what: str = "training") -> None:
+    """Check the lessons whose code a run calls (an architecture's `lessons`); stop naming the
+    first one to finish when any fails."""
     from tutor.engine.runner import CheckRunner
 
     with console.status("Checking the lessons whose code the trainer uses…"), CheckRunner() as runner:
@@ -155,7 +154,7 @@ def _ensure_lessons_pass(course, numbers) -> None:
     failing = [r for r in results if not r.passed]
     if failing:
         names = ", ".join(f"{r.number} ({r.title})" for r in failing)
-        _die(f"training uses your code from lessons {', '.join(map(str, numbers))}; not passing yet: {names}. "
+        _die(f"{what} uses your code from lessons {', '.join(map(str, numbers))}; not passing yet: {names}. "
              f"Run `tutor check {failing[0].number}` (or add --skip-checks).", code=1)
 
 
@@ -212,6 +211,7 @@ def _default_pretrained(course, say) -> Path:
 @train_app.command("pretrain")
 def pretrain(
     preset: Annotated[str, typer.Option(help="micro, tiny (CPU, minutes), small, gpt2-124m (GPU).")] = "tiny",
+    arch: Annotated[Optional[str], typer.Option(help="gpt (lessons 8-10) or llama (lessons 18-21); a resumed run keeps its own.")] = None,
     corpus: Annotated[Optional[Path], typer.Option(help="A UTF-8 text file to train on (default: Python's documentation).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     precision: Annotated[str, typer.Option(help="auto (bf16 on a GPU, or a CPU with bf16 matrix units), fp32 or bf16.")] = "auto",
@@ -224,26 +224,33 @@ def pretrain(
     skip_checks: Annotated[bool, typer.Option("--skip-checks", help="Train without checking lessons 2-13 first.")] = False,
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Pretrain a GPT built from your model/ code on a corpus; checkpoints let you --resume."""
+    """Pretrain a GPT (or, with --arch llama, your Llama-style model) built from your model/ code on a
+    corpus; checkpoints let you --resume."""
     from tutor.data.corpus import CorpusError, file_corpus, load_corpus
     from tutor.training.checkpoint import CheckpointError
     from tutor.training.learner import LearnerCodeError
+    from tutor.training.architectures import ARCHITECTURES
     from tutor.training.presets import PRESETS
     from tutor.training.pretrain import Pretrainer, TrainingError, run_dir
 
     course = _course(workspace)
     if preset not in PRESETS:
         _die(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    if arch is not None and arch not in ARCHITECTURES:
+        _die(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     changes = parse_sets(set_)
+    if "arch" in changes:
+        _die("choose the architecture with --arch, not --set arch=...")
     try:
-        settings = PRESETS[preset].override(max_steps=max_steps, **changes)
+        settings = PRESETS[preset].override(max_steps=max_steps, arch=arch, **changes)
         if compile_:
             settings = settings.override(compile=True)
     except (ValueError, TypeError) as exc:
         _die(str(exc))
-    requested = {**changes, **({"max_steps": max_steps} if max_steps is not None else {})}
+    requested = {**changes, **({"max_steps": max_steps} if max_steps is not None else {}),
+                 **({"arch": arch} if arch is not None else {})}
     if not skip_checks and not resume:
-        _ensure_lessons_pass(course, PRETRAIN_NEEDS)
+        _ensure_lessons_pass(course, ARCHITECTURES[settings.arch].lessons, f"training a {settings.arch} model")
     say = err.print if json_lines else console.print
     try:
         with console.status("Preparing the corpus…") if not json_lines else nullcontext():
@@ -253,7 +260,7 @@ def pretrain(
     say(f"Corpus {chosen.name}: {chosen.train_chars:,} characters to train on, {chosen.val_chars:,} held out")
     on_event = RunProgress(
         json_lines, say,
-        opening=lambda e: (f"{e['params'] / 1e6:.2f} M parameters on {e['device']} ({e['precision']}); "
+        opening=lambda e: (f"{e.get('arch', 'gpt')}: {e['params'] / 1e6:.2f} M parameters on {e['device']} ({e['precision']}); "
                            f"{e['train_tokens']:,} training tokens, {e['tokens_per_step']:,} per step"),
         total=lambda e: e["max_steps"], initial=lambda e: e["step"],
         postfix=lambda e: {"loss": f"{e['loss']:.3f}", "tok_s": e["tokens_per_s"]},

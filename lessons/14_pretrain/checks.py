@@ -1,6 +1,7 @@
 """Checks for lesson 14: the pretraining milestone, measured, never taken on trust.
 
-The check reloads the learner's checkpoint into their own GPTModel, tokenizes the
+The check reloads the learner's checkpoint into their own GPTModel (or LlamaModel,
+for a run made with --arch llama: the checkpoint records which), tokenizes the
 held-out split of the default corpus with the checkpoint's ranks, and computes
 the loss itself with F.cross_entropy. The metrics file is never read, so editing
 it changes nothing.
@@ -24,7 +25,7 @@ def _checkpoint():
                           "Train one: tutor train pretrain --preset tiny (about 5 minutes on a laptop CPU).")
 
 
-@check("a checkpoint from the default corpus loads into your GPTModel")
+@check("a checkpoint from the default corpus loads into your model (GPTModel, or LlamaModel for --arch llama)")
 def loads():
     c = _checkpoint()
     if c.header.get("corpus", {}).get("name") != "pydoc":

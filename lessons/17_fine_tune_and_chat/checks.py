@@ -1,6 +1,6 @@
 """Checks for lesson 17: the fine-tuning milestone, recomputed from the checkpoint.
 
-The check rebuilds the classifier from the learner's GPTModel and make_classifier,
+The check rebuilds the classifier from the learner's model (GPTModel or LlamaModel) and make_classifier,
 loads the checkpoint, re-creates the test split from the data and the seed the run
 used, and counts correct answers itself. The run's metrics file is never read.
 """
@@ -27,7 +27,7 @@ def _classifier(c):
     return checkpoint_model(c, lambda model: learner("classifier").make_classifier(model, 2, trainable_blocks=blocks))
 
 
-@check("the classifier checkpoint loads into your GPTModel with your make_classifier")
+@check("the classifier checkpoint loads into your model (as its pretraining recorded) with your make_classifier")
 def loads():
     _classifier(_checkpoint())
 

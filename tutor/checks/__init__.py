@@ -78,11 +78,13 @@ def run_checkpoint(kind: str, filename: str, remedy: str) -> Any:
 
 
 def checkpoint_model(c: Any, prepare: Callable[[Any], None] | None = None) -> Any:
-    """The learner's GPTModel (reshaped by `prepare`, e.g. their make_classifier) holding a
-    run checkpoint's weights, in eval mode; a mismatch fails with the names at fault."""
+    """The learner's model (GPTModel or LlamaModel, as the checkpoint records), reshaped by
+    `prepare` (e.g. their make_classifier), holding a run checkpoint's weights, in eval mode;
+    a mismatch fails with the names at fault."""
     from tutor.training import checkpoint as ckpt
+    from tutor.training.architectures import build_from_checkpoint
 
-    model = learner("gpt").GPTModel(c.model_cfg)
+    model = build_from_checkpoint(learner, c)
     if prepare is not None:
         prepare(model)
     try:

@@ -78,9 +78,14 @@ class Registry:
     def numbers(self) -> list[int]:
         return [lesson.number for lesson in self.lessons]
 
-    def lesson_for_component(self, name: str) -> Lesson | None:
+    def lesson_for_component(self, name: str, file: str | None = None) -> Lesson | None:
+        """The lesson that unlocks `name`; with `file`, the one whose files hold it there.
+
+        A name may exist in two files (layers.py and llama.py both have a FeedForward
+        and a TransformerBlock), so a caller that knows the file should pass it.
+        """
         for lesson in self.lessons:
-            if name in lesson.components:
+            if name in lesson.components and (file is None or file in lesson.files):
                 return lesson
         return None
 

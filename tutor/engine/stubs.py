@@ -70,7 +70,7 @@ def make_stub(source: str, filename: str, registry: Registry) -> str:
         qualname = _enclosing_function(tree, begin + 1)
         if qualname is None:
             raise ValueError(f"{filename}:{begin + 1}: a solution region must sit inside a function")
-        lesson = registry.lesson_for_component(qualname.split(".")[0])
+        lesson = registry.lesson_for_component(qualname.split(".")[0], filename)
         if lesson is None:
             raise ValueError(f"{filename}: {qualname} belongs to no lesson in lessons.toml")
         indent = lines[begin][: len(lines[begin]) - len(lines[begin].lstrip())]

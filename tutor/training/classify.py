@@ -1,6 +1,7 @@
 """Fine-tuning the pretrained GPT into a spam classifier, with the learner's own code.
 
-From the learner's `model/`: GPTModel (lesson 10), SpamDataset (15), and
+From the learner's `model/`: GPTModel (lesson 10) or LlamaModel (21), whichever
+the pretrained checkpoint records, SpamDataset (15), and
 last_token_index, make_classifier, class_logits, calc_accuracy_loader (16); with
 `--adapt`, also train_step (13) to continue pretraining on the unlabelled
 training messages first. The tutor supplies the data splits, the optimizer, the
@@ -18,6 +19,7 @@ from pathlib import Path
 from tutor.data import sms
 from tutor.engine.workspace import Workspace
 from tutor.training import checkpoint as ckpt
+from tutor.training.architectures import build_from_checkpoint, checkpoint_arch
 from tutor.training.learner import LearnerCodeError, explain, import_learner
 from tutor.training.runlog import Event, RunLog
 
@@ -62,9 +64,9 @@ def spam_f1(predictions: list[int], labels: list[int]) -> dict[str, float]:
 
 
 def build_classifier(workspace: Workspace, checkpoint: ckpt.Checkpoint):
-    """The learner's GPTModel turned into a classifier and loaded from a classifier checkpoint."""
-    gpt, clf = import_learner(workspace, "gpt"), import_learner(workspace, "classifier")
-    model = gpt.GPTModel(checkpoint.model_cfg)
+    """The learner's model turned into a classifier and loaded from a classifier checkpoint."""
+    clf = import_learner(workspace, "classifier")
+    model = build_from_checkpoint(lambda module: import_learner(workspace, module), checkpoint)
     clf.make_classifier(model, 2, trainable_blocks=checkpoint.header["classify"]["trainable_blocks"])
     ckpt.load_into(model, checkpoint)
     return model.eval()
@@ -105,7 +107,7 @@ class ClassifierTrainer:
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "metrics.jsonl").unlink(missing_ok=True)
         log = RunLog(self.out / "metrics.jsonl", self.on_event)
-        gpt, clf = import_learner(self.workspace, "gpt"), import_learner(self.workspace, "classifier")
+        clf = import_learner(self.workspace, "classifier")
         tokenizer_module, train = import_learner(self.workspace, "tokenizer"), import_learner(self.workspace, "train")
         if self.pretrained is None or not Path(self.pretrained).exists():
             raise ckpt.CheckpointError(f"no pretrained checkpoint at {self.pretrained}: run `tutor train pretrain` first")
@@ -125,7 +127,12 @@ class ClassifierTrainer:
         except Exception as exc:  # noqa: BLE001
             raise LearnerCodeError(f"SpamDataset failed: {explain(exc)}") from None
         torch.manual_seed(s.training_seed)
-        model = gpt.GPTModel(base.model_cfg)
+        try:
+            model = build_from_checkpoint(lambda module: import_learner(self.workspace, module), base)
+        except LearnerCodeError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise LearnerCodeError(f"building your {checkpoint_arch(base.header)} model failed: {explain(exc)}") from None
         if not self.from_scratch:
             ckpt.load_into(model, base)
         log.emit({"event": "start", "data": s.data, "train": len(parts["train"]), "val": len(parts["val"]),
@@ -142,7 +149,7 @@ class ClassifierTrainer:
         loader = DataLoader(datasets["train"], batch_size=s.batch_size, shuffle=True, drop_last=True,
                             generator=torch.Generator().manual_seed(s.training_seed))
         val_loader = DataLoader(datasets["val"], batch_size=32)
-        header = {"model_cfg": base.model_cfg, "tokenizer": base.header["tokenizer"], "step": 0,
+        header = {"arch": checkpoint_arch(base.header), "model_cfg": base.model_cfg, "tokenizer": base.header["tokenizer"], "step": 0,
                   "classify": {**asdict(s), "max_length": max_length, "pad_token_id": pad,
                                "pretrained": str(self.pretrained), "messages": len(messages)}}
         best, step = -1.0, 0

@@ -1,4 +1,5 @@
-"""Text completion with a pretrained checkpoint, through the learner's GPTModel and generate."""
+"""Text completion with a pretrained checkpoint, through the learner's model (GPTModel or
+LlamaModel, as the checkpoint records) and their generate."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from tutor.engine.workspace import Workspace
 from tutor.training import checkpoint as ckpt
+from tutor.training.architectures import architecture, build_from_checkpoint, checkpoint_arch
 from tutor.training.learner import LearnerCodeError, explain, import_learner
 
 
@@ -42,9 +44,11 @@ def load_for_generation(workspace: Workspace, path: Path) -> Writer:
     gpt = import_learner(workspace, "gpt")
     tokenizer = import_learner(workspace, "tokenizer")
     try:
-        model = gpt.GPTModel(checkpoint.model_cfg)
+        model = build_from_checkpoint(lambda module: import_learner(workspace, module), checkpoint)
+    except LearnerCodeError:
+        raise
     except Exception as exc:  # noqa: BLE001
-        raise LearnerCodeError(f"GPTModel(cfg) failed: {explain(exc)}") from None
+        raise LearnerCodeError(f"{architecture(checkpoint_arch(checkpoint.header)).cls}(cfg) failed: {explain(exc)}") from None
     ckpt.load_into(model, checkpoint)
     model.eval()
     encoding = tiktoken.Encoding("learner", pat_str=tokenizer.SPLIT_PATTERN, mergeable_ranks=checkpoint.ranks(),

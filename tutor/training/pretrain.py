@@ -2,8 +2,9 @@
 
 The trainer supplies what is not a lesson (the corpus, the optimizer, the device,
 checkpoints, progress); everything that is a lesson comes from the learner's
-`model/` package: the tokenizer (lessons 2-3), the data loader (4), the GPT (10),
-generation (11), the loss (12), the schedule and the step (13).
+`model/` package: the tokenizer (lessons 2-3), the data loader (4), the GPT (10)
+or the Llama-style model (18-21), generation (11), the loss (12), the schedule
+and the step (13).
 
 Resuming is exact: the checkpoint holds the weights, the optimizer state and the
 random state, and the data order is a function of (seed, epoch), so a run that
@@ -25,6 +26,7 @@ from tutor.engine.atomic import clean_stale_temporaries
 from tutor.engine.paths import data_home
 from tutor.engine.workspace import Workspace
 from tutor.training import checkpoint as ckpt
+from tutor.training.architectures import architecture, build_model
 from tutor.training.learner import LearnerCodeError, explain, import_learner
 from tutor.training.presets import Settings
 from tutor.training.runlog import Event, RunLog
@@ -168,6 +170,8 @@ class Pretrainer:
                 raise TrainingError(f"nothing to resume in {self.out}; start a run without --resume")
             resumed = ckpt.load(self.checkpoint_path)
             saved = resumed.header["settings"]
+            # Settings added since an older run was saved take their defaults (an old run is a GPT).
+            saved = {**Settings().to_dict(), "arch": resumed.header.get("arch", "gpt"), **saved}
             clash = [f"{k}={v} (the run has {k}={saved.get(k)})" for k, v in self.requested.items()
                      if k not in ("max_steps", "compile") and saved.get(k) != v]
             if clash:
@@ -203,10 +207,13 @@ class Pretrainer:
             raise TrainingError(f"the held-out text has only {len(val_ids)} tokens, fewer than one window of {window}")
 
         torch.manual_seed(s.seed)
+        arch = architecture(s.arch)
         try:
-            model = gpt.GPTModel(cfg).to(self.device)
+            model = build_model(lambda module: import_learner(self.workspace, module), cfg, arch.name).to(self.device)
+        except LearnerCodeError:
+            raise
         except Exception as exc:  # noqa: BLE001
-            raise LearnerCodeError(f"GPTModel(cfg) failed: {explain(exc)}") from None
+            raise LearnerCodeError(f"{arch.cls}(cfg) failed: {explain(exc)}") from None
         optimizer = adamw(model, s)
         start = 0
         if resumed is not None:
@@ -224,9 +231,9 @@ class Pretrainer:
                                             shuffle=False, drop_last=False)
         steps_per_epoch = len(loader(0))
         n_params = sum(p.numel() for p in model.parameters())
-        header = {"settings": s.to_dict(), "model_cfg": cfg, "corpus": {"name": self.corpus.name, "sha256": self.corpus.sha256},
+        header = {"arch": arch.name, "settings": s.to_dict(), "model_cfg": cfg, "corpus": {"name": self.corpus.name, "sha256": self.corpus.sha256},
                   "tokenizer": {"ranks": ckpt.encode_ranks(ranks), "special_tokens": specials}, "params": n_params}
-        self.emit({"event": "start", "step": start, "max_steps": s.max_steps, "params": n_params, "device": self.device,
+        self.emit({"event": "start", "step": start, "max_steps": s.max_steps, "params": n_params, "arch": arch.name, "device": self.device,
                    "precision": self.precision, "train_tokens": len(train_ids), "val_tokens": len(val_ids),
                    "tokens_per_step": s.batch_size * window, "resumed": resumed is not None})
 

@@ -27,6 +27,9 @@ from tutor.app.widgets.plots import LossPlot
 
 PRESETS = ["tiny", "micro", "small", "gpt2-124m"]
 DEVICES = ["auto", "cpu", "cuda", "mps"]
+# The architectures of tutor.training.architectures (not imported: it is cheap, but the
+# screen's module stays free of anything below the faces but the command line it builds).
+ARCHITECTURES = [("gpt", "gpt"), ("llama", "llama")]
 
 
 class TrainEvent(Message):
@@ -63,23 +66,29 @@ class TrainScreen(Screen):
         yield Header()
         with Vertical(id="train"):
             with Horizontal(id="train-controls"):
-                yield Select([(p, p) for p in PRESETS], value="tiny", allow_blank=False, id="preset")
-                yield Select([(d, d) for d in DEVICES], value="auto", allow_blank=False, id="device")
-                compile_box = Checkbox("compile", id="compile")
+                # Compact selects and box (no border): with the buttons they fit in 80 columns.
+                yield Select([(p, p) for p in PRESETS], value="tiny", allow_blank=False, id="preset", compact=True)
+                arch = Select(ARCHITECTURES, value="gpt", allow_blank=False, id="arch", compact=True)
+                arch.tooltip = ("the model a new run trains: your GPT (lessons 8-10) or your Llama-style model "
+                                "(lessons 18-21), at the same parameter count; Resume keeps the run's own")
+                yield arch
+                yield Select([(d, d) for d in DEVICES], value="auto", allow_blank=False, id="device", compact=True)
+                compile_box = Checkbox("compile", id="compile", compact=True)
                 compile_box.tooltip = ("torch.compile your model for the training steps: faster once compiled "
                                        "(a compile takes up to a minute; CPUs need a C++ compiler)")
                 yield compile_box
                 yield Button("Start", id="start", variant="success")
                 yield Button("Resume", id="resume")
                 yield Button("Stop", id="stop", variant="error", disabled=True)
-            yield Label("Pick a preset and press Start (ctrl+r). tiny takes about 5 minutes on a laptop CPU.", id="train-status")
+            yield Label("Pick a preset and a model, and press Start (ctrl+r). tiny takes about 5 minutes on a laptop CPU.",
+                        id="train-status")
             yield ProgressBar(id="train-progress", show_eta=False, total=1)  # a total: no animation before a run
             yield LossPlot(id="loss-plot")
             yield RichLog(id="samples", wrap=True, markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = "Pretrain your GPT"
+        self.title = "Pretrain your model"
         self.sub_title = "your code, your model"
 
     # -- controls --
@@ -141,7 +150,9 @@ class TrainScreen(Screen):
         if self.query_one("#compile", Checkbox).value:
             command.append("--compile")
         if resume:
-            command.append("--resume")
+            command.append("--resume")  # a resumed run keeps the architecture its checkpoint records
+        else:
+            command += ["--arch", str(self.query_one("#arch", Select).value)]
         self.losses, self.val_losses, self.first_step = [], [], None
         self.query_one(LossPlot).reset()
         self.query_one("#samples", RichLog).clear()
@@ -172,7 +183,7 @@ class TrainScreen(Screen):
             bar.update(total=event["max_steps"], progress=event["step"])
             self.first_step = event["step"]
             self.started_at = time.monotonic()
-            self._status(f"{event['params'] / 1e6:.2f} M parameters on {event['device']} ({event['precision']}), "
+            self._status(f"{event.get('arch', 'gpt')}: {event['params'] / 1e6:.2f} M parameters on {event['device']} ({event['precision']}), "
                          f"{event['train_tokens']:,} training tokens")
         elif kind == "step":
             bar.update(progress=event["step"])
