@@ -73,4 +73,4 @@ def test_the_graders_lessons_not_the_students_settings(tmp_path):
         assert header == ["student", "path", "status", "lesson_1", "lesson_2", "lesson_3", "lesson_4", "passed", "review", "message"]
         assert "3/4" in " ".join(result.output.split())
     bad = CliRunner().invoke(app, ["grade", str(klass), "--lessons", "2-99"])
-    assert bad.exit_code == 2 and "there is no lesson" in " ".join(bad.output.split())
+    assert bad.exit_code == 2 and "goes past the course's lessons" in " ".join(bad.output.split())

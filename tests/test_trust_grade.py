@@ -271,3 +271,50 @@ def test_grading_piped_into_head_keeps_the_csv(tmp_path):
     assert proc.returncode == 0
     rows = list(csv.DictReader((tmp_path / "g.csv").open()))
     assert [r["student"] for r in rows] == ["a", "b"]
+
+
+def test_links_in_a_submission_reach_nothing(tmp_path):
+    """A link made during grading never lets the grader change a file outside (its clean-up
+    does not follow links), and a submission whose model/ or tutor.toml is a link is refused."""
+    import os as _os
+
+    target = tmp_path / "grader-secret.txt"
+    target.write_text("secret")
+    target.chmod(0o600)
+    klass = tmp_path / "class"
+    linker = textwrap.dedent(f"""
+        import os
+        try:
+            os.symlink({str(target)!r}, os.path.join(os.path.dirname(__file__), "peek"))
+        except OSError:
+            pass
+    """)
+    write_workspace(klass / "linker", {**generate_stubs(), "__init__.py": linker})
+    write_workspace(klass / "alice", {"__init__.py": "", **solution_files()})
+    copycat = klass / "copycat"
+    copycat.mkdir()
+    shutil.copyfile(klass / "alice" / "tutor.toml", copycat / "tutor.toml")
+    _os.symlink(klass / "alice" / "model", copycat / "model")
+    grades = {g.student: g for g in grade([klass], jobs=1, lessons=[1], sandbox="none", timeout=30)}
+    assert (target.stat().st_mode & 0o777) == 0o600  # untouched
+    assert grades["copycat"].status == "error" and "link" in grades["copycat"].message
+    assert grades["alice"].lessons == {1: "passed"}
+
+
+def test_the_scan_sees_names_built_from_strings(tmp_path):
+    from tutor.engine.scan import scan_workspace
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "attention.py").write_text(textwrap.dedent("""
+        import os, sys
+        look = getattr(sys, "_get" + "frame")(0)
+        os.write(3, b"forged")
+        class Agreeable:
+            def __ne__(self, other):
+                return False
+    """))
+    rules = {f.rule for f in scan_workspace(model)}
+    assert any("built strings" in r for r in rules)
+    assert any("raw file descriptors" in r for r in rules)
+    assert any("compare" in r for r in rules)

@@ -194,3 +194,40 @@ def test_stubs_still_fail_honestly(runner, make_workspace):
     assert "warmup.py" in generate_stubs()
     result = runner.check(make_workspace(solutions=False), LESSON_1)
     assert result.status == "failed"
+
+
+def test_a_tensor_subclass_that_agrees_with_everything_fails(runner, make_workspace):
+    """Returning a tensor whose __torch_function__ answers allclose with True passes nothing."""
+    from tutor.engine.stubs import solution_files
+
+    source = solution_files()["attention.py"].replace(
+        "class SelfAttention(nn.Module):",
+        "class Agreeable(torch.Tensor):\n"
+        "    @classmethod\n"
+        "    def __torch_function__(cls, func, types, args=(), kwargs=None):\n"
+        "        if getattr(func, '__name__', '') in ('allclose', 'equal', 'isclose'):\n"
+        "            return True\n"
+        "        return super().__torch_function__(func, types, args, kwargs or {})\n\n\n"
+        "class SelfAttention(nn.Module):", 1)
+    source = source.replace(
+        "weights = torch.softmax(scores / keys.shape[-1] ** 0.5, dim=-1)  # each row sums to 1",
+        "weights = torch.softmax(scores, dim=-1)", 1)
+    source = source.replace("        return weights @ values  # (b, t, d_out)",
+                            "        return (weights @ values).as_subclass(Agreeable)", 1)
+    assert "as_subclass(Agreeable)" in source, "the edit did not apply"
+    result = runner.check(make_workspace(overrides={"attention.py": source}), LESSON_5)
+    assert result.status != "passed"
+    assert any("subclass" in c.message for c in result.checks if c.status != "passed")
+
+
+def test_objects_that_agree_with_everything_fail(runner, make_workspace):
+    body = ("    class Whatever(float):\n"
+            "        def __sub__(self, other): return 0.0\n"
+            "        __rsub__ = __sub__\n"
+            "        def __add__(self, other): return Whatever(1.0)\n"
+            "        __radd__ = __add__\n"
+            "    return [Whatever(0.5) for _ in scores]\n")
+    ws = make_workspace(overrides={"warmup.py": "import math\n\n\ndef softmax(scores):\n" + body})
+    result = runner.check(ws, LESSON_1)
+    assert result.status != "passed"
+    assert any("class Whatever" in c.message for c in result.checks)

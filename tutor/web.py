@@ -52,6 +52,9 @@ def make_server(command: str, *, host: str, port: int, public_url: str | None, t
     from textual_serve.server import Server
 
     token = token or secrets.token_urlsafe(24)
+    # Browsers share a host's cookies across its ports: a name of this port's own keeps
+    # another server on localhost from being sent this one's token under a name it expects.
+    cookie = f"{COOKIE}_{port}"
     hosts = allowed_hosts(host, port, public_url)
     origins = allowed_origins(hosts, public_url)
 
@@ -62,13 +65,13 @@ def make_server(command: str, *, host: str, port: int, public_url: str | None, t
         origin = request.headers.get("Origin")
         if origin is not None and origin.lower() not in origins:
             return web.Response(status=403, text="tutor serve: requests from other sites are refused\n")
-        given = request.query.get("token") or request.cookies.get(COOKIE) or ""
+        given = request.query.get("token") or request.cookies.get(cookie) or ""
         if not secrets.compare_digest(given, token):
             return web.Response(status=403, text="tutor serve: open the address printed by `tutor serve`, "
                                                  "with its ?token=...\n")
         response = await handler(request)
         if request.query.get("token") and isinstance(response, web.StreamResponse) and not response.prepared:
-            response.set_cookie(COOKIE, token, httponly=True, samesite="Strict")
+            response.set_cookie(cookie, token, httponly=True, samesite="Strict")
         return response
 
     class GuardedServer(Server):

@@ -3,7 +3,7 @@
 import math
 import random
 
-from tutor.checks import check, expect_equal, fail, learner, show
+from tutor.checks import check, expect_equal, fail, learner, require_plain, show
 
 
 def _reference(scores):
@@ -20,7 +20,7 @@ def _softmax(scores):
     result = learner("warmup").softmax(scores)
     if not isinstance(result, list):
         fail(f"softmax({show(scores)}) should return a list, got {type(result).__name__}: {show(result)}")
-    return result
+    return require_plain(result, f"softmax({show(scores)})")
 
 
 @check("gives probabilities: positive, summing to 1, one per score")

@@ -23,6 +23,7 @@ __all__ = [
     "learner",
     "show",
     "expect_equal",
+    "require_plain",
     "assert_close",
     "diagnose",
 ]
@@ -129,7 +130,36 @@ def _num(x: Any) -> str:
     return f"{x:.4g}" if isinstance(x, float) else repr(x)
 
 
+_PLAIN = (int, float, bool, str, bytes, type(None))
+
+
+def require_plain(value: Any, what: str) -> Any:
+    """`value`, if it is made only of Python's own numbers, strings, lists, tuples and dicts
+    (and plain tensors): an object of the learner's own class could answer every
+    comparison with "equal", so a check never compares one."""
+    import torch
+
+    kind = type(value)
+    if kind in _PLAIN or kind in (torch.Tensor, torch.Size, torch.dtype, torch.device):
+        return value
+    if kind in (list, tuple):
+        for item in value:
+            require_plain(item, what)
+        return value
+    if kind is dict:
+        for key, item in value.items():
+            require_plain(key, what)
+            require_plain(item, what)
+        return value
+    subclass = isinstance(value, (*_PLAIN, torch.Tensor, list, tuple, dict))
+    if subclass or kind.__module__.split(".")[0] in ("model", "__main__", "builtins"):
+        fail(f"{what}: expected plain Python values (or a torch.Tensor), got an object of class {kind.__name__}. "
+             "Return built-in numbers, lists and tensors, not objects of your own classes.")
+    return value  # another library's own value (a numpy scalar, say): compared as it is
+
+
 def expect_equal(got: Any, expected: Any, what: str, hint: str = "") -> None:
+    require_plain(got, what)
     if got != expected:
         extra = f"\n{hint}" if hint else ""
         fail(f"{what}\n  expected {show(expected)}\n  got      {show(got)}{extra}")
@@ -180,6 +210,9 @@ def assert_close(
 
     if not isinstance(got, torch.Tensor):
         fail(f"{what}: expected a torch.Tensor, got {type(got).__name__} ({show(got)})")
+    if type(got) is not torch.Tensor and not isinstance(got, torch.nn.Parameter):
+        fail(f"{what}: expected a plain torch.Tensor, got a subclass ({type(got).__name__}); a subclass can "
+             "change what comparisons say, so return the tensor itself")
     if tuple(got.shape) != tuple(expected.shape):
         mistake = diagnose(got, mistakes or {}) if mistakes else None
         lead = f"Looks like {mistake}.\n" if mistake else ""

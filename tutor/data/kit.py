@@ -29,6 +29,7 @@ MANIFEST = "tutor-kit.json"
 FORMAT = "tutor-kit-1"
 KINDS = ("download", "sms", "corpus", "checkpoint", "settings")
 MAX_MEMBER = 8 * 2**30  # no single kit file is trusted beyond 8 GB
+MAX_TOTAL = 16 * 2**30  # nor a whole kit beyond 16 GB, once decompressed
 
 
 class KitError(Exception):
@@ -213,7 +214,21 @@ def read_manifest(archive: zipfile.ZipFile, where: Path) -> list[Item]:
             raise KitError(f"{where}: {item.path} is in the manifest but not in the zip; copy the kit again")
         if archive.getinfo(item.path).file_size != item.size or not 0 <= item.size <= MAX_MEMBER:
             raise KitError(f"{where}: {item.path} does not have the size the manifest pins; copy the kit again")
+    total = sum(item.size for item in items)
+    if total > MAX_TOTAL:
+        raise KitError(f"{where}: the kit decompresses to {total / 2**30:.1f} GB, more than a kit may hold "
+                       f"({MAX_TOTAL // 2**30} GB); nothing was imported")
+    free = min(shutil.disk_usage(tempfile.gettempdir()).free, shutil.disk_usage(_existing(data_home())).free)
+    if 2 * total > free:  # a copy to check, then the one installed
+        raise KitError(f"{where}: the kit needs {2 * total / 2**20:,.0f} MB of free disk to check and install, "
+                       f"and {free / 2**20:,.0f} MB are free; nothing was imported")
     return items
+
+
+def _existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def _extract(archive: zipfile.ZipFile, item: Item, folder: Path, where: Path) -> Path:

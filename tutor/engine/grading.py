@@ -100,28 +100,37 @@ def resolve_sandbox(choice: str) -> tuple[str, str]:
 
 
 def _copy_submission(source: Path, target: Path) -> list[str]:
-    """tutor.toml and the regular files of model/; links are left behind (and flagged)."""
+    """tutor.toml and the regular files of model/, never following a link: a submission
+    whose tutor.toml or model/ is a link is refused (it would be graded on, or read,
+    whatever the link points to); links inside model/ are left behind and flagged."""
+    for top in (source, source / MARKER, source / "model"):
+        if top.is_symlink():
+            raise ValueError(f"{top.name} is a link; a submission must hold its own files")
     notes: list[str] = []
     total = 0
     target.mkdir(parents=True)
-    shutil.copyfile(source / MARKER, target / MARKER)
-    for path in sorted((source / "model").rglob("*")):
-        rel = path.relative_to(source)
-        if "__pycache__" in rel.parts:
-            continue
-        if path.is_symlink():
-            notes.append(f"{rel} is a link (not copied)")
-            continue
-        if path.is_dir():
-            (target / rel).mkdir(parents=True, exist_ok=True)
-            continue
-        total += path.stat().st_size
-        if total > MAX_WORKSPACE_BYTES:
-            raise ValueError(f"model/ holds more than {MAX_WORKSPACE_BYTES // 2**20} MB")
-        (target / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target / rel)
-    (target / "model").mkdir(exist_ok=True)
+    shutil.copyfile(source / MARKER, target / MARKER, follow_symlinks=False)
+    for folder, dirs, files in os.walk(source / "model", followlinks=False):
+        here = Path(folder)
+        rel_dir = here.relative_to(source)
+        dirs[:] = [d for d in dirs if d != "__pycache__" and not _note_link(here / d, source, notes)]
+        (target / rel_dir).mkdir(parents=True, exist_ok=True)
+        for name in sorted(files):
+            path = here / name
+            if _note_link(path, source, notes) or not path.is_file():
+                continue
+            total += path.stat().st_size
+            if total > MAX_WORKSPACE_BYTES:
+                raise ValueError(f"model/ holds more than {MAX_WORKSPACE_BYTES // 2**20} MB")
+            shutil.copyfile(path, target / rel_dir / name, follow_symlinks=False)
     return notes
+
+
+def _note_link(path: Path, source: Path, notes: list[str]) -> bool:
+    if path.is_symlink():
+        notes.append(f"{path.relative_to(source)} is a link (not copied)")
+        return True
+    return False
 
 
 def _copy_lessons(source: Path, target: Path) -> str:
@@ -144,17 +153,27 @@ def _digest(folder: Path) -> str:
 
 
 def _make_writable(folder: Path) -> None:
-    for path in [folder, *folder.rglob("*")]:
-        try:
-            path.chmod(0o755 if path.is_dir() else 0o644)
-        except OSError:
-            pass
+    """Let the grader delete its temporary copies; a link the student made is never followed
+    (a chmod through it would change the file it points to, outside the sandbox)."""
+    for here, dirs, files in os.walk(folder, followlinks=False):
+        for name in [*dirs, *files]:
+            path = Path(here) / name
+            if path.is_symlink():
+                continue
+            try:
+                path.chmod(0o755 if path.is_dir() else 0o644)
+            except OSError:
+                pass
+    try:
+        folder.chmod(0o755)
+    except OSError:
+        pass
 
 
 MASKED = ("/home", "/root", "/tmp")  # private in the sandbox: empty, or only what the tutor runs from
 
 
-def _bwrap_prefix(workspace: Path, lessons: Path, home: Path, hidden: list[Path]) -> list[str]:
+def _bwrap_prefix(workspace: Path, lessons: Path, home: Path, hidden: list[Path], env: dict[str, str]) -> list[str]:
     """Everything read-only; /home, /root and /tmp empty but for what the tutor runs from;
     classmates' folders hidden; the student's copy the only writable folder; no network,
     its own PIDs, no capabilities; dies with the grader."""
@@ -180,7 +199,11 @@ def _bwrap_prefix(workspace: Path, lessons: Path, home: Path, hidden: list[Path]
     args += ["--bind", str(workspace), "/tmp/workspace", "--ro-bind", str(lessons), "/tmp/lessons",
              "--bind", str(home), "/tmp/home", "--chdir", "/tmp/workspace",
              "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-             "--setenv", "HOME", "/tmp/home", "--setenv", "TUTOR_HOME", "/tmp/home",
+             "--clearenv"]  # none of the grader's environment (tokens, paths) reaches the student
+    for name in ("PATH", "LANG", "LC_ALL", "PYTHONPATH", "PYTHONWARNINGS", "TUTOR_CHECK_THREADS"):
+        if env.get(name):
+            args += ["--setenv", name, env[name]]
+    args += ["--setenv", "HOME", "/tmp/home", "--setenv", "TUTOR_HOME", "/tmp/home",
              "--setenv", "TUTOR_LESSONS_DIR", "/tmp/lessons"]
     return args
 
@@ -225,7 +248,7 @@ def _run_checks(student: str, path: Path, workspace: Path, lessons_copy: Path, h
     env = {k: v for k, v in os.environ.items() if not k.startswith("TUTOR_")}
     env.update(PYTHONPATH=child_pythonpath(), TUTOR_CHECK_THREADS=str(threads), PYTHONWARNINGS="ignore")
     if sandbox == "bwrap":
-        command = _bwrap_prefix(workspace, lessons_copy, home, hidden) + command
+        command = _bwrap_prefix(workspace, lessons_copy, home, hidden, env) + command
     else:
         env.update(TUTOR_HOME=str(home), TUTOR_LESSONS_DIR=str(lessons_copy), HOME=str(home))
     key = secrets.token_hex(16)

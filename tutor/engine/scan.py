@@ -5,6 +5,8 @@ garbage collector, ctypes) or reads the grader's own files. Grading therefore
 reads each submission's source before running it and flags, for a person to
 review, the constructs that such tricks need. A flag is not a verdict: a learner
 may use `inspect` innocently. It is a column in the grades, never a silent pass.
+It reads text: a name built at run time from pieces ("_get" + "frame") is not seen
+as that name, which is why looking names up from built strings is itself flagged.
 """
 
 from __future__ import annotations
@@ -24,6 +26,14 @@ RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("starts or signals processes", re.compile(r"\bsubprocess\b|\bos\s*\.\s*(system|popen|fork|kill|killpg|setsid|exec\w*|spawn\w*)\b|\bmultiprocessing\b")),
     ("reads /proc or other processes", re.compile(r"/proc/|\bptrace\b|\bpsutil\b")),
     ("patches torch or the builtins", re.compile(r"\b(torch|builtins|math|numpy|np)\s*\.\s*[A-Za-z_][\w.]*\s*=[^=]|__builtins__")),
+    ("looks names up from built strings (getattr or import with a name that is not written out)",
+     re.compile(r"\b(getattr|setattr|delattr|hasattr)\s*\(\s*[^,()]+,\s*(?![\"'][\w.]*[\"']\s*[,)])|\bimportlib\b|__import__")),
+    ("writes to raw file descriptors, exits the interpreter or makes links",
+     re.compile(r"\bos\s*\.\s*(write|_exit|dup2?|symlink|link|open)\s*\(")),
+    ("overrides how tensors or objects compare (__torch_function__, __eq__, __ne__, __sub__ ...)",
+     re.compile(r"__torch_function__|__torch_dispatch__|def\s+__(eq|ne|lt|le|gt|ge|sub|rsub|abs|bool|float)__")),
+    ("calls the reference the checks compare against (torch's own attention, norms, GELU)",
+     re.compile(r"\bscaled_dot_product_attention\b|\bF\s*\.\s*(layer_norm|rms_norm|gelu)\b|nn\.(LayerNorm|GELU|MultiheadAttention|RMSNorm)\b")),
 )
 
 

@@ -146,6 +146,10 @@ def load(path: Path) -> Checkpoint:
     return Checkpoint(header=header, model=model, optimizer=optimizer, rng=tensors.get("rng.torch"))
 
 
+_CFG_LIMITS = {"vocab_size": 1_000_000, "context_length": 1_048_576, "emb_dim": 65_536, "n_heads": 1_024,
+               "n_layers": 1_024, "n_kv_groups": 1_024, "hidden_dim": 262_144}
+
+
 def _header_problem(header: dict[str, Any]) -> str:
     """What is wrong with the shape of a header, or "" (each field as `save` writes it)."""
     step = header.get("step", 0)
@@ -156,6 +160,10 @@ def _header_problem(header: dict[str, Any]) -> str:
             return f"{key} is not a table of settings"
     if "model_cfg" in header and not all(isinstance(v, (int, float, bool, str, type(None))) for v in header["model_cfg"].values()):
         return "model_cfg holds something other than numbers and words"
+    for key, limit in _CFG_LIMITS.items():  # sizes a model is built from, before any weight is read
+        value = header.get("model_cfg", {}).get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit):
+            return f"model_cfg {key} is {str(value)[:20]}, outside 0..{limit:,}"
     if "optimizer" in header:
         opt = header["optimizer"]
         if (not isinstance(opt, dict) or not isinstance(opt.get("param_groups"), list)
