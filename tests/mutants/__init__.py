@@ -29,6 +29,6 @@ def mutant(lesson: int, name: str, file: str, *edits: tuple[str, str], expect: s
 
 
 def all_mutants() -> list[Mutant]:
-    from tests.mutants import lessons_01_04, lessons_05_13, lessons_15_16
+    from tests.mutants import lessons_01_04, lessons_05_13, lessons_15_16, lessons_22
 
-    return [m for module in (lessons_01_04, lessons_05_13, lessons_15_16) for m in module.MUTANTS]
+    return [m for module in (lessons_01_04, lessons_05_13, lessons_15_16, lessons_22) for m in module.MUTANTS]
