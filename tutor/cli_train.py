@@ -58,6 +58,7 @@ def data_download(name: Annotated[str, typer.Argument(help="What to download (se
 
     from tutor.data.corpus import CorpusError
     from tutor.data.download import SOURCES, DownloadError, fetch, install_download
+    from tutor.data.instructions import InstructionDataError
     from tutor.data.sms import SmsDataError
 
     if name not in SOURCES:
@@ -75,15 +76,27 @@ def data_download(name: Annotated[str, typer.Argument(help="What to download (se
             _die(str(exc), code=1)
     try:
         console.print(install_download(source, path), soft_wrap=True)
-    except (SmsDataError, CorpusError) as exc:
+    except (SmsDataError, CorpusError, InstructionDataError) as exc:
         _die(str(exc), code=1)
 
 
 @data_app.command("import")
-def data_import(path: Annotated[Path, typer.Argument(help="A workshop kit (from `tutor pack`), the UCI SMS Spam Collection zip, or its label<TAB>text file.")]) -> None:
-    """Import a workshop kit or the SMS Spam Collection from a file (for a workshop without network)."""
+def data_import(path: Annotated[Path, typer.Argument(help="A workshop kit (from `tutor pack`), the UCI SMS Spam Collection zip or its label<TAB>text file, or instruction data (FILE.json: a list of {instruction, input, output}).")]) -> None:
+    """Import a workshop kit, the SMS Spam Collection or instruction data from a file (for a workshop without network)."""
     from tutor.data.kit import KitError, is_kit, unpack
     from tutor.data.sms import SmsDataError, import_file, label_counts, load, split
+
+    if path.suffix.lower() == ".json":
+        from tutor.data import instructions
+
+        try:
+            report = instructions.import_file(path)
+        except instructions.InstructionDataError as exc:
+            _die(str(exc), code=1)
+        console.print(report.summary(), soft_wrap=True)
+        console.print(instructions.describe(instructions.DATASET, instructions.load()), soft_wrap=True)
+        console.print("Fine-tune on it: tutor train instruct --data instructions", soft_wrap=True)
+        return
 
     if is_kit(path):
         try:
