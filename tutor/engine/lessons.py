@@ -35,6 +35,9 @@ class Lesson:
     # The lesson whose pass opens this one; None: the lesson before it in the course.
     # A part beyond the core names the lesson it builds on (e.g. 13), so it opens early.
     after: int | None = None
+    # Seconds its checks need at least, whatever the course's default: a run milestone that
+    # regenerates a model's answers takes longer than a code lesson's checks.
+    min_timeout: float = 0.0
 
     @property
     def text_path(self) -> Path:
@@ -114,6 +117,7 @@ def _load(root: Path) -> Registry:
                 components=tuple(entry.get("components", [])),
                 summary=entry.get("summary", ""),
                 after=int(entry["after"]) if "after" in entry else None,
+                min_timeout=float(entry.get("min_timeout", 0.0)),
             )
         )
     lessons.sort(key=lambda lesson: lesson.number)
