@@ -341,8 +341,8 @@ def classify(
 def instruct(
     from_: Annotated[Optional[str], typer.Option("--from", help="Where to start: a checkpoint file, or pretrained-run (this workspace's last pretraining run, the default).")] = None,
     data: Annotated[str, typer.Option(help="instruct-demo (the practice set, offline) or instructions (imported or downloaded).")] = "instruct-demo",
-    epochs: Annotated[int, typer.Option(min=1)] = 6,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (warm-up, then cosine decay).")] = 1e-3,
+    epochs: Annotated[int, typer.Option(min=1)] = 8,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (warm-up, then cosine decay).")] = 2e-3,
     batch_size: Annotated[int, typer.Option(min=1)] = 16,
     max_new_tokens: Annotated[int, typer.Option(help="Longest answer when evaluating (0: 24 on the practice set, 96 otherwise).", min=0)] = 0,
     scratch: Annotated[bool, typer.Option("--scratch", help="Random weights with the pretrained run's tokenizer and shape (to see what pretraining is worth).")] = False,

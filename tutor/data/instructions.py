@@ -184,21 +184,21 @@ def task_of(entry: Entry) -> str:
 
 # --- the practice set ------------------------------------------------------
 
+# Small vocabularies on purpose: each word, noun, letter set and number pair recurs
+# in training often enough for a model of two million parameters to learn it in a
+# few epochs. The test split asks about the same items in other wordings and
+# combinations: it measures whether the model learned the tasks' mappings and the
+# prompt format, not whether it generalizes to words it never saw.
 WORDS = ["apple", "river", "garden", "window", "pencil", "orange", "silver", "rocket", "candle", "forest",
-         "button", "planet", "ticket", "mirror", "jacket", "castle", "bridge", "pocket", "spider", "tunnel",
-         "cat", "dog", "sun", "tree", "book", "lamp", "chair", "bread", "cloud", "stone",
-         "music", "green", "table", "house", "water", "light", "paper", "horse", "train", "smile"]
-NOUNS = {"cat": "cats", "dog": "dogs", "book": "books", "tree": "trees", "chair": "chairs", "lamp": "lamps",
-         "box": "boxes", "bus": "buses", "dish": "dishes", "glass": "glasses", "fox": "foxes", "watch": "watches",
-         "city": "cities", "baby": "babies", "party": "parties", "story": "stories", "day": "days", "key": "keys",
-         "knife": "knives", "leaf": "leaves", "wolf": "wolves", "shelf": "shelves", "child": "children",
-         "mouse": "mice", "foot": "feet", "tooth": "teeth", "man": "men", "woman": "women", "person": "people",
-         "sheep": "sheep", "fish": "fish", "goose": "geese", "house": "houses", "apple": "apples", "river": "rivers",
-         "hero": "heroes", "potato": "potatoes", "photo": "photos", "piano": "pianos", "bird": "birds"}
-LETTERS = "abcdefghij"
-COLOURS = ["red", "blue", "green", "black", "white", "pink", "brown", "grey"]
-ANIMALS = ["cat", "dog", "fox", "owl", "bee", "cow", "pig", "hen"]
-THINGS = ["cup", "pen", "box", "hat", "key", "map", "bag", "car"]
+         "cat", "dog", "sun", "tree", "book", "lamp", "chair", "bread", "cloud", "stone"]
+NOUNS = {"cat": "cats", "dog": "dogs", "book": "books", "tree": "trees", "box": "boxes", "bus": "buses",
+         "dish": "dishes", "fox": "foxes", "city": "cities", "baby": "babies", "story": "stories", "key": "keys",
+         "knife": "knives", "leaf": "leaves", "wolf": "wolves", "child": "children", "mouse": "mice", "foot": "feet",
+         "man": "men", "sheep": "sheep"}
+LETTERS = "abcde"
+COLOURS = ["red", "blue", "green", "black"]
+ANIMALS = ["cat", "dog", "fox", "owl"]
+THINGS = ["cup", "pen", "box", "hat"]
 
 
 def _case(rng: random.Random) -> tuple[str, str, str]:
@@ -233,7 +233,7 @@ def _sort(rng: random.Random) -> tuple[str, str, str]:
 
 
 def _larger(rng: random.Random) -> tuple[str, str, str]:
-    a, b = rng.sample(range(1, 60), 2)
+    a, b = rng.sample(range(1, 10), 2)
     return rng.choice([(f"Which number is larger: {a} or {b}?", ""),
                        ("Give the larger of the two numbers.", f"{a} {b}"),
                        (f"What is the bigger number, {a} or {b}?", ""),
@@ -241,7 +241,7 @@ def _larger(rng: random.Random) -> tuple[str, str, str]:
 
 
 def _sum(rng: random.Random) -> tuple[str, str, str]:
-    a, b = rng.randint(0, 9), rng.randint(0, 9)
+    a, b = rng.randint(1, 5), rng.randint(1, 5)
     return rng.choice([(f"What is {a} + {b}?", ""),
                        ("Add the two numbers.", f"{a} {b}"),
                        (f"Compute the sum of {a} and {b}.", ""),

@@ -39,10 +39,10 @@ IGNORE_INDEX = -100
 @dataclass(frozen=True)
 class InstructSettings:
     data: str = idata.DEMO  # or idata.DATASET, the imported or downloaded instruction data
-    epochs: int = 6
+    epochs: int = 8
     batch_size: int = 16
-    peak_lr: float = 1e-3
-    min_lr: float = 1e-4
+    peak_lr: float = 2e-3
+    min_lr: float = 2e-4
     warmup_steps: int = 30
     weight_decay: float = 0.1
     max_grad_norm: float = 1.0
