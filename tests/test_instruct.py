@@ -76,13 +76,13 @@ def test_lesson_23_recounts_the_same_answers_itself(trained, runner, monkeypatch
     right, total = int(message.split()[0]), int(message.split()[2])
     overall = events[-1]["exact_match"]["overall"]
     assert (right, total) == (overall["right"], overall["total"])  # the same answers, counted twice
-    if overall["accuracy"] < 0.8:
-        assert result.checks[1].status == "failed" and "the milestone is 80%" in message
+    if overall["accuracy"] < 0.6:
+        assert result.checks[1].status == "failed" and "the milestone is 60%" in message
 
 
 def test_lesson_23_measures_the_model_not_the_results_files(trained, runner, monkeypatch):
     ws, _, home, events = trained
-    assert events[-1]["exact_match"]["overall"]["accuracy"] < 0.8  # a micro model after one short epoch
+    assert events[-1]["exact_match"]["overall"]["accuracy"] < 0.6  # a micro model after one short epoch
     monkeypatch.setenv("TUTOR_HOME", str(home))
     folder = Path(events[-1]["checkpoint"]).parent
     saved = {name: (folder / name).read_text() for name in ("test_responses.json", "metrics.jsonl")}
@@ -98,7 +98,7 @@ def test_lesson_23_measures_the_model_not_the_results_files(trained, runner, mon
         for name, text in saved.items():
             (folder / name).write_text(text)
     assert result.checks[0].status == "passed"
-    assert result.status == "failed" and "the milestone is 80%" in result.checks[1].message
+    assert result.status == "failed" and "the milestone is 60%" in result.checks[1].message
 
 
 def test_lesson_23_without_a_checkpoint(runner, make_workspace):

@@ -8,7 +8,7 @@ test_responses.json and metrics are never read.
 
 from tutor.checks import check, checkpoint_encoding, checkpoint_model, fail, run_checkpoint
 
-THRESHOLD = 0.80  # exact match on the practice set's test split; see the lesson for what the default run reaches
+THRESHOLD = 0.60  # exact match on the practice set's test split; the default run reached 73.3% (docs/benchmarks.md)
 
 PREAMBLE = ("Below is an instruction that describes a task. "
             "Write a response that appropriately completes the request.")
@@ -69,5 +69,5 @@ def exact_match():
     if overall["accuracy"] < THRESHOLD:
         weakest = min(table, key=lambda task: table[task]["accuracy"])
         fail(f"{summary}; the milestone is {THRESHOLD:.0%}. Weakest task: {weakest}. Try more epochs "
-             "(tutor train instruct --epochs 10), and check that you started from your pretrained model.")
+             "(tutor train instruct --epochs 12), and check that you started from your pretrained model.")
     return summary
