@@ -94,3 +94,12 @@ def test_a_zip_is_verified_by_its_pinned_member(server, tmp_path):
 def test_sms_source_pins_the_collection():
     s = download.SOURCES["sms-spam"]
     assert s.member == "SMSSpamCollection" and s.kind == "sms" and "tutor data import FILE" in s.offline_hint
+
+
+def test_a_second_source_is_tried_when_the_first_fails(server):
+    waits = []
+    two = replace(source(f"{server}/missing.txt"), mirrors=(f"{server}/book.txt",))
+    assert fetch(two, wait=waits.append).read_bytes() == BODY
+    both_bad = replace(source(f"{server}/missing.txt"), mirrors=(f"{server}/gone.txt",), filename="other.txt")
+    with pytest.raises(DownloadError, match="none of its 2 sources worked.*404.*404"):
+        fetch(both_bad, wait=waits.append)

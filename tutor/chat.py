@@ -1,4 +1,5 @@
-"""Chat with the classifier: a verdict, its probability, and the tokens that pushed it.
+"""Chat with the classifier (a verdict, its probability, and the tokens that pushed it), and with the
+instruction-tuned model (its answer, token by token).
 
 Attribution is occlusion: each token in turn is replaced by the padding token, and
 the change in P(spam) is that token's push (towards spam if hiding it lowers
@@ -10,12 +11,13 @@ swamp every token's own effect. It needs one forward pass per token: instant.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from tutor.engine.workspace import Workspace
 from tutor.training import checkpoint as ckpt
-from tutor.training.learner import import_learner
+from tutor.training.learner import LearnerCodeError, explain, import_learner
 
 
 @dataclass
@@ -78,3 +80,63 @@ class SpamChat:
         if len(pushes) > 1 and max(abs(push) for _, push in pushes) < 0.01:
             note = "No single token moves this verdict by a point: this model reads the message as a whole, or hardly reads it."
         return Verdict(label, probability, p, pushes[:top], note)
+
+
+def split_instruction(line: str) -> tuple[str, str]:
+    """'instruction || input' -> (instruction, input); without ' || ' the input is empty."""
+    instruction, _, extra = line.partition("||")
+    return instruction.strip(), extra.strip()
+
+
+class InstructChat:
+    """The instruction-tuned model answering through the learner's format_input, one token at a time."""
+
+    def __init__(self, workspace: Workspace, path: Path) -> None:
+        from tutor.training.instruct import learner_encoding
+
+        checkpoint = ckpt.load(path)
+        if "instruct" not in checkpoint.header:
+            raise ckpt.CheckpointError(f"{path} is not an instruction-tuned checkpoint (make one with `tutor train instruct`)")
+        self.ins = import_learner(workspace, "instruct")
+        gpt = import_learner(workspace, "gpt")
+        try:
+            self.model = gpt.GPTModel(checkpoint.model_cfg)
+        except Exception as exc:  # noqa: BLE001
+            raise LearnerCodeError(f"GPTModel(cfg) failed: {explain(exc)}") from None
+        ckpt.load_into(self.model, checkpoint)
+        self.model.eval()
+        self.encoding = learner_encoding(workspace, checkpoint)
+        self.context_length = checkpoint.model_cfg["context_length"]
+        self.max_new_tokens = max(checkpoint.header["instruct"].get("max_new_tokens", 48), 48)
+
+    def stream(self, instruction: str, extra: str = "") -> Iterator[str]:
+        """Pieces of the answer as the model writes them (the Response header it writes is not shown)."""
+        from tutor.training.instruct import stream_answer
+
+        try:
+            prompt = self.ins.format_input({"instruction": instruction, "input": extra, "output": ""})
+        except Exception as exc:  # noqa: BLE001
+            raise LearnerCodeError(f"format_input failed: {explain(exc)}") from None
+        ids = self.encoding.encode_ordinary(prompt)
+        pending, started, held = "", False, ""
+        for piece in stream_answer(self.model, ids, max_new_tokens=self.max_new_tokens, context_length=self.context_length,
+                                   eot=self.encoding.eot_token, decode=self.encoding.decode):
+            if started:
+                held += piece
+                if held.strip():  # whitespace waits for what follows it: none is shown at the end
+                    yield held
+                    held = ""
+                continue
+            pending += piece
+            head = pending.lstrip()
+            if head.startswith("### Response:"):  # the header the model writes first: the answer follows it
+                rest = head[len("### Response:"):].lstrip()
+                started = True
+                if rest:
+                    yield rest
+            elif not "### Response:".startswith(head):  # no header coming: show what it wrote
+                started = True
+                yield pending.lstrip()
+
+    def answer(self, instruction: str, extra: str = "") -> str:
+        return "".join(self.stream(instruction, extra)).strip()

@@ -55,6 +55,7 @@ def data_download(name: Annotated[str, typer.Argument(help="What to download (se
 
     from tutor.data.corpus import CorpusError
     from tutor.data.download import SOURCES, DownloadError, fetch, install_download
+    from tutor.data.instructions import InstructionDataError
     from tutor.data.sms import SmsDataError
 
     if name not in SOURCES:
@@ -72,15 +73,27 @@ def data_download(name: Annotated[str, typer.Argument(help="What to download (se
             _die(str(exc), code=1)
     try:
         console.print(install_download(source, path), soft_wrap=True)
-    except (SmsDataError, CorpusError) as exc:
+    except (SmsDataError, CorpusError, InstructionDataError) as exc:
         _die(str(exc), code=1)
 
 
 @data_app.command("import")
-def data_import(path: Annotated[Path, typer.Argument(help="A workshop kit (from `tutor pack`), the UCI SMS Spam Collection zip, or its label<TAB>text file.")]) -> None:
-    """Import a workshop kit or the SMS Spam Collection from a file (for a workshop without network)."""
+def data_import(path: Annotated[Path, typer.Argument(help="A workshop kit (from `tutor pack`), the UCI SMS Spam Collection zip or its label<TAB>text file, or instruction data (FILE.json: a list of {instruction, input, output}).")]) -> None:
+    """Import a workshop kit, the SMS Spam Collection or instruction data from a file (for a workshop without network)."""
     from tutor.data.kit import KitError, is_kit, unpack
     from tutor.data.sms import SmsDataError, import_file, label_counts, load, split
+
+    if path.suffix.lower() == ".json":
+        from tutor.data import instructions
+
+        try:
+            report = instructions.import_file(path)
+        except instructions.InstructionDataError as exc:
+            _die(str(exc), code=1)
+        console.print(report.summary(), soft_wrap=True)
+        console.print(instructions.describe(instructions.DATASET, instructions.load()), soft_wrap=True)
+        console.print("Fine-tune on it: tutor train instruct --data instructions", soft_wrap=True)
+        return
 
     if is_kit(path):
         try:
@@ -341,8 +354,80 @@ def classify(
     say("Talk to it: tutor chat   ·   then: tutor check 17")
 
 
+@train_app.command("instruct")
+def instruct(
+    from_: Annotated[Optional[str], typer.Option("--from", help="Where to start: a checkpoint file, or pretrained-run (this workspace's last pretraining run, the default).")] = None,
+    data: Annotated[str, typer.Option(help="instruct-demo (the practice set, offline) or instructions (imported or downloaded).")] = "instruct-demo",
+    epochs: Annotated[int, typer.Option(min=1)] = 8,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (warm-up, then cosine decay).")] = 2e-3,
+    batch_size: Annotated[int, typer.Option(min=1)] = 16,
+    max_new_tokens: Annotated[int, typer.Option(help="Longest answer when evaluating (0: 24 on the practice set, 96 otherwise).", min=0)] = 0,
+    scratch: Annotated[bool, typer.Option("--scratch", help="Random weights with the pretrained run's tokenizer and shape (to see what pretraining is worth).")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the last run from its checkpoint.")] = False,
+    judge: Annotated[str, typer.Option(help="The Ollama model that scores answers on the book's data.")] = "llama3",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    json_lines: Annotated[bool, typer.Option("--json", help="Print events as JSON lines.")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="Run folder (default: in the user data folder, per workspace).")] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Fine-tune your pretrained GPT to follow instructions (your lesson 22 code), then score its test answers."""
+    from tutor.data.instructions import DATASET, DEMO, InstructionDataError
+    from tutor.training.checkpoint import CheckpointError
+    from tutor.training.instruct import InstructSettings, InstructTrainer, task_table
+    from tutor.training.learner import LearnerCodeError
+    from tutor.training.pretrain import TrainingError, pick_device, run_dir
+
+    if data not in (DEMO, DATASET):
+        _die(f"--data must be {DEMO} or {DATASET}, not {data!r}")
+    if from_ == "gpt2":
+        _die("--from gpt2 is not available yet: loading OpenAI's GPT-2 weights comes with the part on real weights. "
+             "Start from your own pretrained run (the default).", code=1)
+    course = _course(workspace)
+    say = err.print if json_lines else console.print
+    if from_ is None or from_ == "pretrained-run":
+        start = run_dir(course.workspace) / "checkpoint.safetensors" if scratch else _default_pretrained(course, say)
+    else:
+        start = Path(from_)
+    settings = InstructSettings(data=data, epochs=epochs, peak_lr=lr, min_lr=lr / 10, batch_size=batch_size,
+                                max_new_tokens=max_new_tokens)
+    on_event = RunProgress(
+        json_lines, say,
+        opening=lambda e: (f"{e['data']}{' (practice data)' if e['practice'] else ''}: {e['train']} training, "
+                           f"{e['val']} validation, {e['test']} test entries; {e['params'] / 1e6:.2f} M parameters"),
+        total=lambda e: e["steps"], initial=lambda e: e["step"],
+        postfix=lambda e: {"loss": f"{e['loss']:.3f}", "epoch": e["epoch"]},
+        note=lambda e: (f"epoch {e['epoch']}: held-out loss {e['val_loss']:.3f}{'  (best so far: kept)' if e['best'] else ''}"
+                        if e["event"] == "epoch" else
+                        f"Answering the {e['test']} test entries…" if e["event"] == "answering" else
+                        f"Scoring {e['test']} answers…" if e["event"] == "judging" else None))
+    try:
+        trainer = InstructTrainer(course.workspace, settings, start, out or run_dir(course.workspace, "instruct"),
+                                  from_scratch=scratch, resume=resume, device=pick_device(device), on_event=on_event,
+                                  log=say, judge_model=judge)
+        done = trainer.run()
+    except KeyboardInterrupt:
+        on_event.close()
+        err.print("\nStopped. The checkpoint is saved; continue with: tutor train instruct --resume")
+        raise typer.Exit(130) from None
+    except (InstructionDataError, CheckpointError, LearnerCodeError, TrainingError) as exc:
+        on_event.close()
+        _die(str(exc), code=1)
+    on_event.close()
+    say(f"Best held-out loss {done['val_loss']:.3f}. Checkpoint: {done['checkpoint']}")
+    say(f"The test split's answers: {done['responses']}")
+    if "exact_match" in done:
+        say("Exact match on the test split (practice data), per task:")
+        for line in task_table(done["exact_match"]):
+            say(line)
+    else:
+        score = done["score"]
+        say(f"Mean score {score['mean']:.1f} / 100 ({score['note']})")
+    say("Talk to it: tutor chat --instruct   ·   then: tutor check 23")
+
+
 def chat(
     generate_mode: Annotated[bool, typer.Option("--generate", help="Complete text with the pretrained model instead.")] = False,
+    instruct_mode: Annotated[bool, typer.Option("--instruct", help="Give instructions to your instruction-tuned model instead (an input after ' || ' on the same line).")] = False,
     checkpoint: Annotated[Optional[Path], typer.Option(help="A classifier checkpoint (default: this workspace's last one).")] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
@@ -360,6 +445,9 @@ def chat(
     except ImportError:  # pragma: no cover - Windows
         pass
     course = _course(workspace)
+    if instruct_mode:
+        _instruct_chat(course, checkpoint)
+        return
     try:
         with console.status("Loading your model…"):
             if generate_mode:
@@ -392,6 +480,39 @@ def chat(
         if v.note:
             line.append(f"\n  {v.note}", style="dim italic")
         console.print(line)
+
+
+def _instruct_chat(course, checkpoint: Optional[Path]) -> None:
+    """Instruction, optional input after ' || ', and the answer printed token by token."""
+    from tutor.chat import InstructChat, split_instruction
+    from tutor.training.checkpoint import CheckpointError
+    from tutor.training.learner import LearnerCodeError
+    from tutor.training.pretrain import run_dir
+
+    try:
+        with console.status("Loading your model…"):
+            bot = InstructChat(course.workspace, checkpoint or run_dir(course.workspace, "instruct") / "instruct.safetensors")
+    except (CheckpointError, LearnerCodeError) as exc:
+        _die(f"{exc}", code=1)
+    console.print("Type an instruction and press Enter (an input may follow ' || ', as in: Sort these letters. || c a b); "
+                  "Ctrl-D leaves.", soft_wrap=True)
+    while True:
+        try:
+            line = input("? ")
+        except (EOFError, KeyboardInterrupt):
+            console.print()
+            break
+        instruction, extra = split_instruction(line)
+        if not instruction:
+            continue
+        try:
+            for piece in bot.stream(instruction, extra):
+                sys.stdout.write(piece)
+                sys.stdout.flush()
+        except LearnerCodeError as exc:
+            _die(str(exc), code=1)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
 
 
 def generate(

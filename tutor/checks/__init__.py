@@ -58,7 +58,7 @@ def learner(module: str) -> Any:
 
 
 def run_checkpoint(kind: str, filename: str, remedy: str) -> Any:
-    """The checkpoint of the learner's own run (`kind`: pretrain or classify), for the
+    """The checkpoint of the learner's own run (`kind`: pretrain, classify or instruct), for the
     run-milestone lessons; a failure that says how to make one (`remedy`) when it is
     missing or unreadable."""
     from pathlib import Path
@@ -69,7 +69,7 @@ def run_checkpoint(kind: str, filename: str, remedy: str) -> Any:
 
     workspace = Workspace(Path(learner("gpt").__file__).resolve().parents[1])
     path = run_dir(workspace, kind) / filename
-    what = {"pretrain": "pretrained", "classify": "classifier"}.get(kind, kind)
+    what = {"pretrain": "pretrained", "classify": "classifier", "instruct": "instruction-tuned"}.get(kind, kind)
     if not path.exists():
         fail(f"No {what} checkpoint yet. {remedy}")
     try:

@@ -35,6 +35,11 @@ class Source:
     offline_hint: str
     kind: str = "corpus"  # "corpus": pretraining text; "sms": the SMS Spam Collection
     member: str | None = None  # in a zip, the file whose SHA-256 is pinned
+    mirrors: tuple[str, ...] = ()  # tried in turn when the first source fails or serves other bytes
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return (self.url, *self.mirrors)
 
 
 SOURCES: dict[str, Source] = {
@@ -59,6 +64,19 @@ SOURCES: dict[str, Source] = {
         offline_hint="copy the UCI zip (or its SMSSpamCollection file) onto this machine and use: tutor data import FILE",
         kind="sms",
         member="SMSSpamCollection",
+    ),
+    "instructions": Source(
+        name="instructions",
+        url="https://raw.githubusercontent.com/rasbt/LLMs-from-scratch/main/ch07/01_main-chapter-code/instruction-data.json",
+        mirrors=("https://raw.githubusercontent.com/rasbt/LLMs-from-scratch/28c65cdfbc3338e2e040016eea4b7fdf556e4d57/"
+                 "ch07/01_main-chapter-code/instruction-data.json",),
+        sha256="7e09a9af353722ca15c18bc580f093f9c39d3178335a75177319cb1e1d163944",
+        size=203_524,
+        filename="instruction-data.json",
+        description="the book's chapter 7 instruction data: 1,100 {instruction, input, output} entries",
+        licence="Apache License 2.0 (Sebastian Raschka)",
+        offline_hint="copy instruction-data.json onto this machine and use: tutor data import instruction-data.json",
+        kind="instructions",
     ),
 }
 
@@ -96,12 +114,26 @@ def fetch(source: Source, *, retries: int = 3, timeout: float = 30.0,
     if target.is_file() and pinned_hash(target, source) == source.sha256:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    failures: list[str] = []
+    for url in source.urls:
+        try:
+            return _fetch_from(url, source, target, retries=retries, timeout=timeout, progress=progress, wait=wait)
+        except DownloadError as exc:
+            failures.append(str(exc))
+    if len(failures) == 1:
+        raise DownloadError(failures[0])
+    raise DownloadError(f"{source.name}: none of its {len(failures)} sources worked: " + " / ".join(failures))
+
+
+def _fetch_from(url: str, source: Source, target: Path, *, retries: int, timeout: float,
+                progress: Callable[[int, int], None] | None, wait: Callable[[float], None]) -> Path:
+    """One source: streamed to a .part file, retried on passing errors, kept only if its checksum matches."""
     partial = target.with_name(target.name + ".part")
-    host = urlparse(source.url).hostname
+    host = urlparse(url).hostname
     last: Exception | None = None
     for attempt in range(1, retries + 1):
         try:
-            with urllib.request.urlopen(source.url, timeout=timeout) as response, open(partial, "wb") as out:
+            with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as out:
                 total = int(response.headers.get("Content-Length") or source.size or 0)
                 done = 0
                 while block := response.read(1 << 16):
@@ -136,6 +168,11 @@ def install_download(source: Source, path: Path) -> str:
         from tutor.data.sms import import_file
 
         return f"{source.name}: checksum verified. " + import_file(path).summary()
+    if source.kind == "instructions":
+        from tutor.data import instructions
+
+        return (f"{source.name}: checksum verified. " + instructions.import_file(path).summary()
+                + ". Fine-tune on it: tutor train instruct --data instructions")
     from tutor.data.corpus import file_corpus
 
     corpus = file_corpus(path, name=source.name, source=f"{source.description} ({source.licence}); {source.url}")

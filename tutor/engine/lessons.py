@@ -35,6 +35,9 @@ class Lesson:
     # The lesson whose pass opens this one; None: the lesson before it in the course.
     # A part beyond the core names the lesson it builds on (e.g. 13), so it opens early.
     after: int | None = None
+    # Seconds its checks need at least, whatever the course's default: a run milestone that
+    # regenerates a model's answers takes longer than a code lesson's checks.
+    min_timeout: float = 0.0
 
     @property
     def text_path(self) -> Path:
@@ -101,11 +104,11 @@ def load_registry(root: Path | None = None) -> Registry:
 FORMAT_VERSION = 1
 KINDS = ("code", "run")
 # Each key of a course file: its type, and whether an entry must have it.
-_TOP = {"format_version": (int, True), "parts": (list, True), "lessons": (list, True)}
+_TOP: dict[str, tuple] = {"format_version": (int, True), "parts": (list, True), "lessons": (list, True)}
 _PART = {"id": (str, True), "title": (str, True)}
 _LESSON = {"number": (int, True), "id": (str, True), "dir": (str, True), "title": (str, True), "part": (str, True),
            "kind": (str, True), "files": (list, True), "components": (list, True), "summary": (str, False),
-           "after": (int, False)}
+           "after": (int, False), "min_timeout": ((int, float), False)}
 
 
 class CourseFileError(ValueError):
@@ -124,8 +127,9 @@ def _check_keys(entry: object, schema: dict[str, tuple[type, bool]], where: str)
                 raise CourseFileError(f"{where}: {key} is missing")
             continue
         value = entry[key]
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise CourseFileError(f"{where}: {key} must be a {kind.__name__}, not {value!r}")
+        if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+            name = " or ".join(k.__name__ for k in kind) if isinstance(kind, tuple) else kind.__name__
+            raise CourseFileError(f"{where}: {key} must be a {name}, not {value!r}")
     return entry
 
 
@@ -198,6 +202,7 @@ def _load(root: Path) -> Registry:
                 components=tuple(entry["components"]),
                 summary=entry.get("summary", ""),
                 after=entry.get("after"),
+                min_timeout=float(entry.get("min_timeout", 0.0)),
             )
         )
     for key in ("number", "id", "dir"):

@@ -144,7 +144,7 @@ class CheckRunner:
 
     # -- checking --
     def check(self, workspace: Workspace, lesson: Lesson, *, seed: int | None = None, timeout: float | None = None) -> LessonResult:
-        timeout = self.timeout if timeout is None else timeout
+        timeout = max(self.timeout if timeout is None else timeout, lesson.min_timeout)
         request = {
             "number": lesson.number,
             "workspace": str(workspace.root),

@@ -1,7 +1,9 @@
 """The chat screen: type a message, see the verdict and the tokens that decided it.
 
-ctrl+g toggles to completing text with the pretrained model. Models load and
-answer in a thread worker (this is where the app imports torch, on demand).
+ctrl+g toggles to completing text with the pretrained model; ctrl+o to giving
+instructions to the instruction-tuned model (an input may follow ' || '), whose
+answer appears token by token. Models load and answer in a thread worker (this
+is where the app imports torch, on demand), so the screen never waits for them.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, RichLog
+from textual.widgets import Footer, Header, Input, RichLog, Static
 
 from tutor.training.pretrain import run_dir
 
@@ -21,6 +23,21 @@ class Answer(Message):
     def __init__(self, text: Text) -> None:
         super().__init__()
         self.text = text
+
+
+class Partial(Message):
+    """The instruction-tuned model's answer so far, while it is still writing."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+MODES = {
+    "classify": ("Chat with your classifier", "Type a message and press Enter"),
+    "complete": ("Complete text with your GPT", "Type the start of a text"),
+    "instruct": ("Give your model an instruction", "An instruction, then optionally ' || ' and an input"),
+}
 
 
 def coloured(verdict) -> Text:
@@ -38,38 +55,80 @@ def coloured(verdict) -> Text:
 class ChatScreen(Screen):
     BINDINGS = [
         Binding("ctrl+g", "toggle_mode", "Classify/complete", priority=True),
+        Binding("ctrl+o", "instruct_mode", "Instruct", priority=True),
         Binding("escape", "back", "Map"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
-        self.generate_mode = False
-        self._bots: dict[bool, object] = {}
+        self.mode = "classify"
+        self._bots: dict[str, object] = {}
+        self.pieces_shown = 0  # pieces of instruct answers streamed so far (the tests read it)
+
+    @property
+    def generate_mode(self) -> bool:
+        return self.mode == "complete"
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield RichLog(id="chat-log", wrap=True, markup=False)
-        yield Input(placeholder="Type a message and press Enter", id="chat-input")
+        yield Static("", id="chat-partial")
+        yield Input(placeholder=MODES["classify"][1], id="chat-input")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = "Chat with your classifier"
+        self.title = MODES["classify"][0]
         self.query_one(Input).focus()
 
     def action_back(self) -> None:
         self.app.pop_screen()
 
+    def _set_mode(self, mode: str) -> None:
+        self.mode = mode
+        self.title, self.query_one(Input).placeholder = MODES[mode]
+
     def action_toggle_mode(self) -> None:
-        self.generate_mode = not self.generate_mode
-        self.title = "Complete text with your GPT" if self.generate_mode else "Chat with your classifier"
-        self.query_one(Input).placeholder = "Type the start of a text" if self.generate_mode else "Type a message and press Enter"
+        self._set_mode("classify" if self.mode == "complete" else "complete")
+
+    def action_instruct_mode(self) -> None:
+        self._set_mode("classify" if self.mode == "instruct" else "instruct")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         text = event.value.strip()
         if not text:
             return
         event.input.value = ""
-        self.answer(text, self.generate_mode)
+        if self.mode == "instruct":  # the answer streams under the message, so the message goes first
+            self.query_one(RichLog).write(Text(f"you: {text}", style="bold"))
+            self.instruct(text)
+        else:
+            self.answer(text, self.generate_mode)
+
+    @work(thread=True, exclusive=False, group="chat")
+    def instruct(self, line: str) -> None:
+        """The answer streamed piece by piece into the partial line, then written to the log."""
+        from tutor.chat import InstructChat, split_instruction
+        from tutor.training.checkpoint import CheckpointError
+        from tutor.training.learner import LearnerCodeError
+
+        workspace = self.app.course.workspace
+        instruction, extra = split_instruction(line)
+        try:
+            if "instruct" not in self._bots:
+                self._bots["instruct"] = InstructChat(workspace, run_dir(workspace, "instruct") / "instruct.safetensors")
+            bot = self._bots["instruct"]
+            so_far = ""
+            for piece in bot.stream(instruction, extra):  # type: ignore[attr-defined]
+                so_far += piece
+                self.post_message(Partial(so_far))
+            reply = Text(f"model: {so_far.strip()}", style="bold green")
+        except (CheckpointError, LearnerCodeError) as exc:
+            reply = Text(f"{exc}. Train one first (tutor train instruct).", style="red")
+        self.post_message(Answer(reply))
+
+    def on_partial(self, message: Partial) -> None:
+        self.pieces_shown += 1
+        self.query_one("#chat-partial", Static).update(Text(f"model: {message.text}", style="green"))
 
     @work(thread=True, exclusive=False, group="chat")
     def answer(self, text: str, generate_mode: bool) -> None:
@@ -78,16 +137,17 @@ class ChatScreen(Screen):
 
         workspace = self.app.course.workspace
         try:
-            if generate_mode not in self._bots:
+            key = "complete" if generate_mode else "classify"
+            if key not in self._bots:
                 if generate_mode:
                     from tutor.training.generation import load_for_generation
 
-                    self._bots[True] = load_for_generation(workspace, run_dir(workspace) / "checkpoint.safetensors")
+                    self._bots[key] = load_for_generation(workspace, run_dir(workspace) / "checkpoint.safetensors")
                 else:
                     from tutor.chat import SpamChat
 
-                    self._bots[False] = SpamChat(workspace, run_dir(workspace, "classify") / "classifier.safetensors")
-            bot = self._bots[generate_mode]
+                    self._bots[key] = SpamChat(workspace, run_dir(workspace, "classify") / "classifier.safetensors")
+            bot = self._bots[key]
             reply = Text(text, style="bold") + Text(bot.complete(text, max_new_tokens=40)) if generate_mode else coloured(bot.classify(text))
             note = getattr(bot, "caveat", "")
             if note and not getattr(self, "_caveat_shown", False):  # once, with the first verdict
@@ -101,4 +161,5 @@ class ChatScreen(Screen):
         self.post_message(Answer(Text.assemble((f"you: {text}\n", "bold"), reply)))
 
     def on_answer(self, message: Answer) -> None:
+        self.query_one("#chat-partial", Static).update("")
         self.query_one(RichLog).write(message.text)
