@@ -61,13 +61,14 @@ def test_every_lesson_renders_as_markdown():
 
 @pytest.mark.parametrize("lesson", REGISTRY.lessons, ids=lambda lesson: f"L{lesson.number:02d}")
 def test_diagrams_fit_an_80_column_terminal(lesson):
-    """A code block is never wrapped by `tutor show` at 80 columns (Rich indents it a little)."""
-    inside = False
+    """A code block is never wrapped by `tutor show` at 80 columns (Rich indents it a little).
+    A block fenced as ```ids holds whole rows of token ids, which are kept whole."""
+    inside, ids = False, False
     for number, line in enumerate(lesson.text().splitlines(), 1):
         if line.strip().startswith("```"):
-            inside = not inside
+            inside, ids = not inside, line.strip() == "```ids"
             continue
-        assert not inside or len(line) <= 76, f"line {number} is {len(line)} characters: {line}"
+        assert not inside or ids or len(line) <= 76, f"line {number} is {len(line)} characters: {line}"
 
 
 @pytest.mark.parametrize("change, words", [
