@@ -120,3 +120,25 @@ def test_a_corpus_of_one_endless_line_is_encoded_in_bounded_memory(tmp_path, tut
     assert loaded == 1_000_000
     grown_mb = (peak_kb - base_kb) / 1024
     assert grown_mb < 200, f"memory grew by {grown_mb:.0f} MB for a {big.stat().st_size / 2**20:.0f} MB corpus"
+
+
+def test_every_kind_of_run_holds_its_folder(tmp_path, make_workspace):
+    """Fine-tuning runs refuse a second writer too, not only pretraining."""
+    from tutor.training.classify import ClassifierTrainer, ClassifySettings
+
+    trainer = ClassifierTrainer(make_workspace(), ClassifySettings(), None, tmp_path)
+    holder = _python(f"""
+        import time
+        from pathlib import Path
+        from tutor.training.pretrain import run_lock
+        with run_lock(Path({str(tmp_path)!r})):
+            print("held", flush=True)
+            time.sleep(30)
+    """)
+    assert holder.stdout.readline().strip() == "held"
+    try:
+        with pytest.raises(TrainingError, match="another training run is writing"):
+            trainer.run()
+    finally:
+        holder.kill()
+        holder.wait()

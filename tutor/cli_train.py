@@ -324,7 +324,7 @@ def classify(
     from tutor.training.checkpoint import CheckpointError
     from tutor.training.classify import ClassifierTrainer, ClassifySettings
     from tutor.training.learner import LearnerCodeError
-    from tutor.training.pretrain import run_dir
+    from tutor.training.pretrain import TrainingError, run_dir
 
     course = _course(workspace)
     settings = ClassifySettings(data=data, balanced=not full, epochs=epochs, trainable_blocks=trainable_blocks,
@@ -345,7 +345,7 @@ def classify(
                                 out or run_dir(course.workspace, "classify"), from_scratch=scratch, on_event=on_event, log=say)
     try:
         done = trainer.run()
-    except (SmsDataError, CheckpointError, LearnerCodeError) as exc:
+    except (SmsDataError, CheckpointError, LearnerCodeError, TrainingError) as exc:
         on_event.close()
         _die(str(exc), code=1)
     t = done["test"]

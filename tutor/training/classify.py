@@ -98,6 +98,16 @@ class ClassifierTrainer:
         return self.out / "classifier.safetensors"
 
     def run(self) -> Event:
+        """The run, holding its folder's lock (one run at a time writes a run folder)."""
+        from tutor.engine.atomic import clean_stale_temporaries
+        from tutor.training.pretrain import run_lock
+
+        self.out.mkdir(parents=True, exist_ok=True)
+        with run_lock(self.out):
+            clean_stale_temporaries(self.out)  # a checkpoint write cut short by a kill
+            return self._run()
+
+    def _run(self) -> Event:
         import tiktoken
         import torch
         import torch.nn.functional as F

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 
 from rich.text import Text
@@ -24,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Header, Label, ProgressBar, RichLog, Select
 
 from tutor.app.widgets.plots import LossPlot
+from tutor.engine.paths import python_command
 
 PRESETS = ["tiny", "micro", "small", "gpt2-124m"]
 DEVICES = ["auto", "cpu", "cuda", "mps"]
@@ -145,7 +145,7 @@ class TrainScreen(Screen):
             return
         preset = self.query_one("#preset", Select).value
         device = self.query_one("#device", Select).value
-        command = [sys.executable, "-m", "tutor", "train", "pretrain", "--json", "--preset", str(preset), "--device", str(device),
+        command = [*python_command("tutor"), "train", "pretrain", "--json", "--preset", str(preset), "--device", str(device),
                    "--workspace", str(self.app.course.workspace.root), *self.extra_args]
         if self.query_one("#compile", Checkbox).value:
             command.append("--compile")
