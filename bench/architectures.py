@@ -71,7 +71,7 @@ def main() -> None:
     import model.data as data
     import model.tokenizer as tokenizer
 
-    from tutor.training.architectures import build_model
+    from tutor.learner import build_model
     from tutor.training.pretrain import adamw
     from tutor.training.tokens import train_tokenizer
 

@@ -5,7 +5,12 @@ fill the budget, run the real trainer (the reference solution as the learner's
 code, the default corpus), and report the held-out loss, perplexity, nats per
 character (as lesson 14 measures it), tokens seen and a sample.
 
+With --decay, the same fixed number of steps twice instead, in fp32: AdamW
+decaying every parameter (how runs were optimised before) beside decaying the
+2-D weights alone (the trainers' optimizer now); the same seed, data and steps.
+
 Run: python bench/pretrain_quality.py [--minutes 4] [--precisions fp32,bf16]
+     python bench/pretrain_quality.py --decay [--steps 1200]
 """
 
 from __future__ import annotations
@@ -31,9 +36,9 @@ def nats_per_char(workspace, checkpoint_path: Path) -> float:
     import torch
     import torch.nn.functional as F
 
-    from tutor.training import checkpoint as ckpt
-    from tutor.training.architectures import build_from_checkpoint
-    from tutor.training.learner import import_learner
+    from tutor.core import checkpoint as ckpt
+    from tutor.learner import build_from_checkpoint
+    from tutor.learner import import_learner
 
     c = ckpt.load(checkpoint_path)
     model = build_from_checkpoint(lambda module: import_learner(workspace, module), c)
@@ -55,7 +60,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=4.0, help="training budget per precision")
     parser.add_argument("--precisions", default="fp32,bf16")
+    parser.add_argument("--decay", action="store_true", help="compare weight decay on every parameter with 2-D only")
+    parser.add_argument("--steps", type=int, default=1200, help="steps per run with --decay")
     args = parser.parse_args()
+    if args.decay:
+        compare_decay(args.steps)
+        return
     corpus = load_corpus("pydoc")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,6 +94,34 @@ def main() -> None:
         print(f"{precision:<10} {steps:>6} {tokens:>10,} {wall / 60:8.1f} {val:9.3f} {math.exp(val):11.1f} {npc:10.3f}")
     for precision, *_, sample in rows:
         print(f"\n{precision} sample: {sample!r}")
+
+
+def compare_decay(steps: int) -> None:
+    import json
+
+    from tutor.training import pretrain
+
+    corpus = load_corpus("pydoc")
+    settings = PRESETS["tiny"].override(max_steps=steps, eval_every=max(steps // 4, 1))
+    make = pretrain.adamw
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = write_workspace(Path(tmp) / "ws", {"__init__.py": "", **solution_files()})
+        for label, decay_all in (("every parameter (before)", True), ("2-D weights only (now)", False)):
+            pretrain.adamw = lambda model, s, decay_all_=False, _all=decay_all: make(model, s, decay_all=_all)
+            run = Pretrainer(ws, settings, corpus, Path(tmp) / str(decay_all), device="cpu", precision="fp32",
+                             log=lambda _: None)
+            started = time.monotonic()
+            done = run.run()
+            evals = [e for e in map(json.loads, run.metrics_path.read_text().splitlines()) if e["event"] == "eval"]
+            rows.append((label, done["val_loss"], nats_per_char(ws, run.checkpoint_path), time.monotonic() - started,
+                         [e["val_loss"] for e in evals]))
+            print(f"{label}: done in {rows[-1][3] / 60:.1f} min", flush=True)
+    pretrain.adamw = make
+    print(f"\ntiny preset, {steps} steps, fp32, weight decay {settings.weight_decay} (same seed and data)")
+    print(f"{'AdamW decays':<26} {'val loss':>9} {'perplexity':>11} {'nats/char':>10}  held-out loss at each evaluation")
+    for label, val, npc, _, curve in rows:
+        print(f"{label:<26} {val:9.3f} {math.exp(val):11.1f} {npc:10.3f}  {' '.join(f'{v:.3f}' for v in curve)}")
 
 
 if __name__ == "__main__":

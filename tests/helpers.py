@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -37,7 +39,7 @@ def tiny_checkpoint(path: Path) -> Path:
     """A checkpoint as a run writes it: weights, optimizer state, random state."""
     import torch
 
-    from tutor.training import checkpoint
+    from tutor.core import checkpoint
 
     torch.manual_seed(0)
     model = torch.nn.Linear(3, 2)
@@ -46,3 +48,24 @@ def tiny_checkpoint(path: Path) -> Path:
     optimizer.step()
     checkpoint.save(path, {"step": 7, "model_cfg": {}}, model, optimizer, torch.get_rng_state())
     return path
+
+
+# A micro pretraining run: seconds, not minutes (a smoke test of the whole path).
+MICRO = ["--preset", "micro", "--set", "eval_every=10", "--skip-checks", "--json"]
+# The terminal size the app's tests run at.
+SIZE = (80, 24)
+
+
+def tutor(*args, cwd, env, check=True, **kw):
+    """`python -m tutor ARGS` in a child process, as a learner runs it."""
+    return subprocess.run([sys.executable, "-m", "tutor", *map(str, args)], cwd=cwd, env=env, capture_output=True,
+                          text=True, check=check, **kw)
+
+
+async def until(pilot, condition, timeout: float = 30.0) -> None:
+    """Let the app run until `condition()` holds; fail after `timeout` seconds."""
+    for _ in range(int(timeout / 0.1)):
+        if condition():
+            return
+        await pilot.pause(0.1)
+    raise AssertionError("the app did not get there in time")

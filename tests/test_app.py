@@ -8,21 +8,13 @@ import sys
 
 import pytest
 
+from tests.helpers import SIZE, until
 from tutor.app.app import ProblemScreen, TutorApp
 from tutor.app.screens.dialogs import ConfirmScreen, PageScreen
 from tutor.app.screens.lesson import LessonScreen
 from tutor.app.screens.lesson_map import LessonMapScreen
 from tutor.engine.stubs import solution_files
 
-SIZE = (80, 24)
-
-
-async def until(pilot, condition, timeout: float = 30.0) -> None:
-    for _ in range(int(timeout / 0.1)):
-        if condition():
-            return
-        await pilot.pause(0.1)
-    raise AssertionError("the app did not get there in time")
 
 
 def summary(app) -> str:
@@ -235,8 +227,7 @@ async def test_train_screen_architecture_choice_goes_to_a_new_run_not_a_resume(m
 
 
 async def test_train_screen_stop_saves_and_resume_finishes(make_workspace, runner, tutor_home):
-    from tutor.training import checkpoint as ckpt
-    from tutor.training.pretrain import run_dir
+    from tutor.core import checkpoint as ckpt
 
     ws = make_workspace()
     app = TutorApp(ws.root, runner=runner, open_all=True)
@@ -245,7 +236,7 @@ async def test_train_screen_stop_saves_and_resume_finishes(make_workspace, runne
         await until(pilot, lambda: len(screen.losses) >= 5, timeout=120)
         await pilot.press("ctrl+x")
         await until(pilot, lambda: "Stopped" in str(screen.query_one("#train-status").render()), timeout=60)
-        stopped_at = ckpt.load(run_dir(ws) / "checkpoint.safetensors").step
+        stopped_at = ckpt.load(ws.run_checkpoint()).step
         assert 5 <= stopped_at < 3000
         screen.extra_args = ["--skip-checks", "--max-steps", str(stopped_at + 10)]
         await pilot.press("ctrl+u")
@@ -253,7 +244,7 @@ async def test_train_screen_stop_saves_and_resume_finishes(make_workspace, runne
         await pilot.press("ctrl+u")  # again, on the finished run: told how to lengthen it
         await until(pilot, lambda: "did not go on" in str(screen.query_one("#train-status").render()), timeout=60)
         assert "--max-steps N" in str(screen.query_one("#train-status").render())
-    assert ckpt.load(run_dir(ws) / "checkpoint.safetensors").step == stopped_at + 10
+    assert ckpt.load(ws.run_checkpoint()).step == stopped_at + 10
 
 
 async def test_chat_screen_classifies_and_completes(make_workspace, runner, tutor_home):
@@ -372,10 +363,9 @@ async def test_the_keyboard_alone_reads_edits_and_checks(stub_ws, runner, monkey
 
 async def test_starting_over_a_saved_run_asks_first(make_workspace, runner):
     from tutor.app.screens.train import TrainScreen
-    from tutor.training.pretrain import run_dir
 
     ws = make_workspace()
-    saved = run_dir(ws) / "checkpoint.safetensors"
+    saved = ws.run_checkpoint()
     saved.parent.mkdir(parents=True)
     saved.write_bytes(b"a saved run")
     app = TutorApp(ws.root, runner=runner)

@@ -4,21 +4,37 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import pytest
 
-from tests.test_pretrain import MICRO, tutor
+from tests.helpers import MICRO, tutor
 from tutor.engine.lessons import load_registry
+from tutor.engine.stubs import solution_files
+from tutor.engine.workspace import Workspace, write_workspace
 
 LESSON_17 = load_registry().get(17)
 
 
+@pytest.fixture(scope="module")
+def pretrained_once(tmp_path_factory):
+    """One micro pretraining run for the whole module (it is the slow part)."""
+    root = tmp_path_factory.mktemp("pretrained")
+    ws = write_workspace(root / "ws", {"__init__.py": "", **solution_files()})
+    home = root / "home"
+    tutor("train", "pretrain", *MICRO, cwd=ws.root, env={**os.environ, "TUTOR_HOME": str(home), "PYTHONUNBUFFERED": "1"})
+    return ws, home
+
+
 @pytest.fixture
-def pretrained(make_workspace, tutor_home):
-    ws = make_workspace()
-    env = {**os.environ, "TUTOR_HOME": str(tutor_home), "PYTHONUNBUFFERED": "1"}
-    tutor("train", "pretrain", *MICRO, cwd=ws.root, env=env)
-    return ws, env
+def pretrained(pretrained_once, tutor_home, tmp_path):
+    """A copy of the pretrained workspace and its data home for this test alone: a test may
+    edit the workspace's files or overwrite its runs without touching the next test's."""
+    source, home = pretrained_once
+    ws = Workspace(shutil.copytree(source.root, tmp_path / "ws"))
+    shutil.copytree(home, tutor_home, dirs_exist_ok=True)
+    (tutor_home / "runs" / source.key).rename(tutor_home / "runs" / ws.key)
+    return ws, {**os.environ, "TUTOR_HOME": str(tutor_home), "PYTHONUNBUFFERED": "1"}
 
 
 def test_classify_then_chat_then_lesson_17_recounts_the_same_accuracy(pretrained, runner):
@@ -35,10 +51,9 @@ def test_classify_then_chat_then_lesson_17_recounts_the_same_accuracy(pretrained
     assert "micro model" in said and "synthetic practice set" in said  # the header says what to trust
     from tutor.chat import SpamChat
     from tutor.engine.workspace import Workspace
-    from tutor.training.pretrain import run_dir
 
     os.environ["TUTOR_HOME"] = env["TUTOR_HOME"]
-    verdict = SpamChat(Workspace(ws.root), run_dir(Workspace(ws.root), "classify") / "classifier.safetensors").classify(
+    verdict = SpamChat(Workspace(ws.root), Workspace(ws.root).run_checkpoint("classify")).classify(
         "Congratulations! You won a free holiday, call now to claim")
     pushes = [push for _, push in verdict.pushes]
     # Occlusion keeps positions: the pushes differ from token to token, or the verdict says none matters.
@@ -74,9 +89,8 @@ def test_lesson_17_measures_the_classifier_not_the_metrics_file(pretrained, runn
     ws, env = pretrained
     # A classifier that learned nothing (a vanishing learning rate), then a doctored claim of a perfect one.
     tutor("train", "classify", "--data", "sms-demo", "--epochs", "1", "--lr", "1e-12", "--json", cwd=ws.root, env=env)
-    from tutor.training.pretrain import run_dir
 
-    metrics = run_dir(ws, "classify") / "metrics.jsonl"
+    metrics = ws.run_dir("classify") / "metrics.jsonl"
     assert metrics.is_file()
     with open(metrics, "a") as f:
         f.write(json.dumps({"event": "done", "val_accuracy": 1.0, "test_size": 160,

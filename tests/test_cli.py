@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
 import pytest
-from typer.testing import CliRunner
 
-from tutor.cli import app
 from tutor.engine.lessons import load_registry
 from tutor.engine.stubs import solution_files
 

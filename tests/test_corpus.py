@@ -39,15 +39,22 @@ def test_a_character_split_across_read_blocks_is_fine(tmp_path, monkeypatch):
     assert check_text_file(path) == path.stat().st_size
 
 
-def test_file_corpus_splits_by_document_and_is_cached(tmp_path):
+def test_file_corpus_splits_by_document_and_is_cached(tmp_path, monkeypatch):
     docs = [f"Document {i}. " + "word " * 500 for i in range(40)]
     path = tmp_path / "book.txt"
     path.write_text("\n\n".join(docs), encoding="utf-8")
     corpus = file_corpus(path)
     assert corpus.documents >= 20 and corpus.val_chars > 0 and corpus.train_chars > 10 * corpus.val_chars
     assert "Document 19." in corpus.val_text() and "Document 19." not in corpus.train_text()
-    again = file_corpus(path)
-    assert again == corpus
+
+    def split_again(*args, **kwargs):
+        raise AssertionError("the same file was split again instead of read from the cache")
+
+    monkeypatch.setattr(corpus_mod, "_write", split_again)
+    assert file_corpus(path) == corpus
+    path.write_text("\n\n".join(docs[:30]), encoding="utf-8")  # a changed file is not served from the cache
+    with pytest.raises(AssertionError, match="split again"):
+        file_corpus(path)
 
 
 def test_default_corpus_is_built_offline_from_python_docs():

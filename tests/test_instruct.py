@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_app import SIZE, until
-from tests.test_pretrain import tutor
+from tests.helpers import SIZE, tutor, until
 from tutor.engine.lessons import load_registry
 from tutor.engine.stubs import solution_files
 from tutor.engine.workspace import write_workspace
@@ -129,7 +128,7 @@ def test_resume_after_a_kill_follows_the_uninterrupted_run(trained, tmp_path):
     assert resumed[-1]["exact_match"]["overall"] == events[-1]["exact_match"]["overall"]
 
 
-def test_from_gpt2_is_not_available_yet(trained):
+def test_from_gpt2_is_not_available_yet(trained):  # until the part on real weights lands
     ws, env, _, _ = trained
     run = tutor("train", "instruct", "--from", "gpt2", cwd=ws.root, env=env, check=False)
     assert run.returncode == 1 and "not available yet" in run.stderr
@@ -156,3 +155,36 @@ async def test_chat_screen_streams_an_answer_in_instruct_mode(trained, runner, m
         answer = next(t for t in texts() if t.startswith("model: "))
         assert len(answer) > len("model: ") and screen.pieces_shown >= 1  # it came in pieces, as it was written
         assert str(screen.query_one("#chat-partial").render()) == ""  # the partial line is cleared once done
+
+
+def test_a_llama_style_model_is_instruction_tuned_and_talks(tmp_path):
+    """The instruction trainer and chat build whichever model the pretrained checkpoint
+    records: the Llama-style one of lessons 18-21 too."""
+    from tutor.core import checkpoint as ckpt
+
+    ws = write_workspace(tmp_path / "ws", {"__init__.py": "", **solution_files()})
+    env = {**os.environ, "TUTOR_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
+    tutor(*PRETRAIN, "--arch", "llama", "--max-steps", "20", cwd=ws.root, env=env)
+    run = tutor("train", "instruct", *FAST, cwd=ws.root, env=env)
+    done = json.loads(run.stdout.splitlines()[-1])
+    tuned = ckpt.load(Path(done["checkpoint"]))
+    assert tuned.header["arch"] == "llama" and any(name.startswith("trf_blocks.0.norm1") for name in tuned.model)
+    chat = tutor("chat", "--instruct", cwd=ws.root, env=env, input="What is 2 + 3?\n")
+    answers = [line[2:] for line in chat.stdout.splitlines() if line.startswith("? ")]
+    assert answers and answers[0].strip(), chat.stdout + chat.stderr
+
+
+@pytest.mark.slow
+def test_the_default_path_passes_lesson_23(tmp_path, runner, monkeypatch):
+    """What the lessons tell a learner to run, with the defaults: pretrain the tiny model,
+    instruction-tune it on the practice set, then the milestone (60%) passes."""
+    ws = write_workspace(tmp_path / "ws", {"__init__.py": "", **solution_files()})
+    home = tmp_path / "home"
+    env = {**os.environ, "TUTOR_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    tutor("train", "pretrain", "--skip-checks", "--json", cwd=ws.root, env=env)
+    run = tutor("train", "instruct", "--json", cwd=ws.root, env=env)
+    overall = json.loads(run.stdout.splitlines()[-1])["exact_match"]["overall"]
+    monkeypatch.setenv("TUTOR_HOME", str(home))
+    result = runner.check(ws, LESSON_23, timeout=600)
+    assert result.status == "passed", (overall, result.checks[-1].message)
+    assert f"{overall['right']} of {overall['total']}" in result.checks[1].message

@@ -12,7 +12,7 @@ from tutor.data import kit, sms
 from tutor.data.corpus import load_corpus
 from tutor.engine.lessons import load_registry
 from tutor.engine.settings import load_settings
-from tutor.training import checkpoint
+from tutor.core import checkpoint, locations
 
 from tests.helpers import practice_tsv, run, tiny_checkpoint
 
@@ -54,36 +54,35 @@ def test_a_kit_carries_everything_to_a_machine_without_network(instructor, monke
     # The story: a corpus to pretrain on.
     assert "merged pairs" in load_corpus("kit-story").train_text() + load_corpus("kit-story").val_text()
     # The checkpoint: loadable without unpickling, and the default starting point.
-    assert kit.kit_checkpoint() == home / "checkpoints" / "pretrained-tiny.safetensors"
-    imported, original = checkpoint.load(kit.kit_checkpoint()), checkpoint.load(instructor / "pretrained-tiny.safetensors")
+    assert locations.kit_checkpoint() == home / "checkpoints" / "pretrained-tiny.safetensors"
+    imported, original = checkpoint.load(locations.kit_checkpoint()), checkpoint.load(instructor / "pretrained-tiny.safetensors")
     assert imported.step == 7 and imported.header["weights_only"]
     assert imported.optimizer is None and imported.rng is None and original.optimizer is not None  # a starting point, slimmer
     assert imported.model.keys() == original.model.keys()
     assert all(imported.model[k].equal(original.model[k]) for k in original.model)
     # The settings: ready for `tutor init --from`.
     assert "tutor init DIR --from" in result.text
-    made = run("init", instructor / "ws", "--from", kit.settings_path())
+    made = run("init", instructor / "ws", "--from", locations.workshop_settings_path())
     assert made.exit_code == 0, made.output
     assert load_settings(instructor / "ws" / "tutor.toml", load_registry().numbers()).lessons == (5, 6, 7, 8)
 
 
 def test_classify_and_generate_start_from_the_kit_checkpoint(instructor, monkeypatch):
-    from tutor.cli_train import _default_pretrained
+    from tutor.cli.common import default_pretrained as _default_pretrained
     from tutor.engine.course import Course
     from tutor.engine.stubs import generate_stubs
     from tutor.engine.workspace import write_workspace
-    from tutor.training.pretrain import run_dir
 
     path = packed(instructor)
     learner(monkeypatch, instructor)
     course = Course(write_workspace(instructor / "ws", {"__init__.py": "", **generate_stubs()}))
     said = []
-    assert _default_pretrained(course, said.append) == run_dir(course.workspace) / "checkpoint.safetensors"  # no kit yet
+    assert _default_pretrained(course, said.append) == course.workspace.run_checkpoint()  # no kit yet
     assert run("data", "import", path).exit_code == 0
-    assert _default_pretrained(course, said.append) == kit.kit_checkpoint()
+    assert _default_pretrained(course, said.append) == locations.kit_checkpoint()
     assert "workshop's checkpoint" in said[-1]
-    tiny_checkpoint(run_dir(course.workspace) / "checkpoint.safetensors")  # the learner's own run wins
-    assert _default_pretrained(course, said.append) == run_dir(course.workspace) / "checkpoint.safetensors"
+    tiny_checkpoint(course.workspace.run_checkpoint())  # the learner's own run wins
+    assert _default_pretrained(course, said.append) == course.workspace.run_checkpoint()
 
 
 def test_nothing_to_pack_is_a_clear_error(tmp_path):
@@ -159,12 +158,11 @@ def test_a_bad_kit_imports_nothing(instructor, monkeypatch, change, message):
 
 
 def test_pack_the_last_run_of_this_workspace(instructor, make_workspace, monkeypatch):
-    from tutor.training.pretrain import run_dir
 
     ws = make_workspace()
     result = run("pack", instructor / "kit.zip", "--checkpoint", "last", cwd=ws.root)
     assert result.exit_code == 1 and "no pretraining run yet" in result.text
-    tiny_checkpoint(run_dir(ws) / "checkpoint.safetensors")
+    tiny_checkpoint(ws.run_checkpoint())
     result = run("pack", instructor / "kit.zip", "--checkpoint", "last", cwd=ws.root)
     assert result.exit_code == 0, result.output
     with zipfile.ZipFile(instructor / "kit.zip") as archive:

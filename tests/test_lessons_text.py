@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tutor.engine.lessons import load_registry
@@ -92,3 +94,15 @@ def test_a_mistake_in_the_course_file_is_named(tmp_path, change, words):
     path.write_text(changed)
     with pytest.raises(CourseFileError, match=words.replace("(", r"\(").replace(")", r"\)")):
         load_registry(root)
+
+
+@pytest.mark.parametrize("lesson", [l for l in load_registry().lessons if l.kind == "code"], ids=lambda l: f"lesson{l.number}")
+def test_code_lessons_link_to_the_components_they_ask_for(lesson):
+    """The learner-facing API has one home: each code lesson points there, and every name it
+    unlocks is described there under its file."""
+    components = (Path(__file__).resolve().parents[1] / "docs" / "components.md").read_text(encoding="utf-8")
+    assert "docs/components.md" in lesson.text()
+    for file in lesson.files:
+        assert f"`model/{file}`" in components, f"docs/components.md has no section for model/{file}"
+    for name in lesson.components:
+        assert f"`{name}" in components, f"docs/components.md does not describe {name} (lesson {lesson.number})"

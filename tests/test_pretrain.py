@@ -11,15 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import MICRO, tutor
 from tutor.engine.lessons import load_registry
-from tutor.training import checkpoint as ckpt
+from tutor.core import checkpoint as ckpt
 
-MICRO = ["--preset", "micro", "--set", "eval_every=10", "--skip-checks", "--json"]
-
-
-def tutor(*args, cwd, env, check=True, **kw):
-    return subprocess.run([sys.executable, "-m", "tutor", *map(str, args)], cwd=cwd, env=env, capture_output=True,
-                          text=True, check=check, **kw)
 
 
 @pytest.fixture
@@ -164,9 +159,8 @@ def test_lesson_14_without_a_checkpoint(runner, make_workspace):
 def test_lesson_14_measures_the_model_not_the_metrics_file(solved, runner):
     ws, env = solved
     tutor("train", "pretrain", *MICRO, cwd=ws.root, env=env)
-    from tutor.training.pretrain import run_dir
 
-    metrics = run_dir(ws) / "metrics.jsonl"
+    metrics = ws.run_dir() / "metrics.jsonl"
     with open(metrics, "a") as f:  # a doctored claim of a great result
         f.write(json.dumps({"event": "eval", "step": 40, "val_loss": 0.01}) + "\n")
         f.write(json.dumps({"event": "done", "step": 40, "val_loss": 0.01}) + "\n")
@@ -214,9 +208,8 @@ def test_llama_run_is_read_back_by_generate_classify_and_lesson_14(solved, runne
                 "--set", "n_kv_groups=2", cwd=ws.root, env=env)
     start = next(e for e in map(json.loads, run.stdout.splitlines()) if e["event"] == "start")
     assert start["arch"] == "llama"
-    from tutor.training.pretrain import run_dir
 
-    c = ckpt.load(run_dir(ws) / "checkpoint.safetensors")
+    c = ckpt.load(ws.run_checkpoint())
     assert c.header["arch"] == "llama"
     assert {k: c.model_cfg[k] for k in ("window_size", "parallel", "n_kv_groups")} == {"window_size": 8, "parallel": True,
                                                                                         "n_kv_groups": 2}
@@ -288,7 +281,7 @@ def test_llama_presets_match_the_gpt_parameter_count_within_5_percent():
 
 
 def test_a_checkpoint_without_an_architecture_is_a_gpt():
-    from tutor.training.architectures import build_from_checkpoint, checkpoint_arch
+    from tutor.learner import build_from_checkpoint, checkpoint_arch
 
     assert checkpoint_arch({"settings": {"max_steps": 3}}) == "gpt"
     assert checkpoint_arch({"arch": "llama"}) == "llama"

@@ -114,8 +114,37 @@ def test_a_killed_worker_is_restarted(make_workspace):
     assert result.status == "passed"
 
 
+RECORDING_SOFTMAX = """
+import math
+import pathlib
+
+SEEN = pathlib.Path(__file__).resolve().parents[1] / "seen.txt"
+
+
+def softmax(scores):
+    with open(SEEN, "a") as f:  # what the checks gave the learner's function
+        f.write(repr(scores) + "\\n")
+    if not scores:
+        return []
+    top = max(scores)
+    exps = [math.exp(s - top) for s in scores]
+    return [e / sum(exps) for e in exps]
+"""
+
+
 def test_seed_replays_the_same_inputs(runner, make_workspace):
-    ws = make_workspace()
-    a = runner.check(ws, LESSON_1, seed=1234)
-    b = runner.check(ws, LESSON_1, seed=1234)
-    assert a.seed == b.seed == 1234 and a.status == b.status == "passed"
+    """The inputs the checks draw come from the seed: the learner's function is called with
+    the same scores when a seed is replayed, and with others under another seed."""
+    ws = make_workspace(overrides={"warmup.py": RECORDING_SOFTMAX})
+    seen = ws.root / "seen.txt"
+
+    def inputs(seed: int) -> str:
+        seen.unlink(missing_ok=True)
+        result = runner.check(ws, LESSON_1, seed=seed)
+        assert result.status == "passed" and result.seed == seed, result.message
+        return seen.read_text()
+
+    first = inputs(1234)
+    assert first.count("\n") > 20  # the random cases, not only the fixed examples
+    assert inputs(1234) == first
+    assert inputs(99) != first

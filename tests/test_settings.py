@@ -12,14 +12,13 @@ from tutor.app.screens.dialogs import ConfirmScreen
 from tutor.app.screens.lesson import LessonScreen
 from tutor.app.screens.lesson_map import LessonMapScreen
 from tutor.engine.course import (
-    LOCKED,
-    OPEN,
     Course,
     NotInCourse,
     SolutionsOff,
     starting_files,
 )
 from tutor.engine.lessons import load_registry
+from tutor.engine.status import Status
 from tutor.engine.settings import (
     CourseSettings,
     SettingsError,
@@ -93,14 +92,14 @@ def test_no_course_table_means_the_whole_course(tmp_path, make_workspace):
 def test_open_lessons_are_open_from_the_start(tmp_path):
     course = course_with(tmp_path, "open = [7, 9]\n")
     states = course.states()
-    assert states[1] == OPEN and states[7] == OPEN and states[9] == OPEN
-    assert states[2] == LOCKED and states[8] == LOCKED
+    assert states[1] == Status.OPEN and states[7] == Status.OPEN and states[9] == Status.OPEN
+    assert states[2] == Status.LOCKED and states[8] == Status.LOCKED
 
 
 def test_a_lesson_subset_is_all_the_course_shows(tmp_path):
     course = course_with(tmp_path, 'lessons = "5-8"\n')
     assert [l.number for l in course.lessons] == [5, 6, 7, 8]
-    assert course.states() == {5: OPEN, 6: LOCKED, 7: LOCKED, 8: LOCKED}  # the subset's first lesson is open
+    assert course.states() == {5: Status.OPEN, 6: Status.LOCKED, 7: Status.LOCKED, 8: Status.LOCKED}  # the subset's first lesson is open
     assert course.current().number == 5
     with pytest.raises(NotInCourse, match="lesson 3 is not part of this course; its lessons are 5, 6, 7, 8"):
         course.lesson(3)

@@ -10,8 +10,8 @@ import textwrap
 
 import pytest
 
-from tutor.engine.atomic import clean_stale_temporaries
-from tutor.engine.paths import child_pythonpath
+from tutor.core.atomic import clean_stale_temporaries
+from tutor.core.locations import child_pythonpath
 from tutor.training.pretrain import TrainingError, run_lock
 
 

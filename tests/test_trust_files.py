@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers import practice_tsv, run, tiny_checkpoint
 from tutor.data import kit, sms
-from tutor.training import checkpoint
+from tutor.core import checkpoint
 
 
 def _kit(path: Path, items: list[dict], members: dict[str, bytes], manifest: object = None) -> Path:

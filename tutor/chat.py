@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tutor.engine.workspace import Workspace
-from tutor.training import checkpoint as ckpt
-from tutor.training.learner import LearnerCodeError, explain, import_learner
+from tutor.core import checkpoint as ckpt
+from tutor.learner import LearnerCodeError, checkpoint_encoding, explain, import_learner, importer, model_from_checkpoint
 
 
 @dataclass
@@ -45,8 +45,6 @@ def caveat(info: dict, model_cfg: dict) -> str:
 
 class SpamChat:
     def __init__(self, workspace: Workspace, path: Path) -> None:
-        import tiktoken
-
         from tutor.training.classify import build_classifier
 
         checkpoint = ckpt.load(path)
@@ -54,8 +52,7 @@ class SpamChat:
             raise ckpt.CheckpointError(f"{path} is not a classifier checkpoint (train one with `tutor train classify`)")
         self.clf = import_learner(workspace, "classifier")
         self.model = build_classifier(workspace, checkpoint)
-        self.encoding = tiktoken.Encoding("learner", pat_str=import_learner(workspace, "tokenizer").SPLIT_PATTERN,
-                                          mergeable_ranks=checkpoint.ranks(), special_tokens=checkpoint.special_tokens)
+        self.encoding = checkpoint_encoding(importer(workspace), checkpoint)
         info = checkpoint.header["classify"]
         self.max_length, self.pad = info["max_length"], info["pad_token_id"]
         self.caveat = caveat(info, checkpoint.model_cfg)
@@ -98,13 +95,7 @@ class InstructChat:
         if "instruct" not in checkpoint.header:
             raise ckpt.CheckpointError(f"{path} is not an instruction-tuned checkpoint (make one with `tutor train instruct`)")
         self.ins = import_learner(workspace, "instruct")
-        gpt = import_learner(workspace, "gpt")
-        try:
-            self.model = gpt.GPTModel(checkpoint.model_cfg)
-        except Exception as exc:  # noqa: BLE001
-            raise LearnerCodeError(f"GPTModel(cfg) failed: {explain(exc)}") from None
-        ckpt.load_into(self.model, checkpoint)
-        self.model.eval()
+        self.model = model_from_checkpoint(importer(workspace), checkpoint)
         self.encoding = learner_encoding(workspace, checkpoint)
         self.context_length = checkpoint.model_cfg["context_length"]
         self.max_new_tokens = max(checkpoint.header["instruct"].get("max_new_tokens", 48), 48)

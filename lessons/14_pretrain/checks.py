@@ -21,7 +21,7 @@ MAX_TOKENS = 40_000
 
 
 def _checkpoint():
-    return run_checkpoint("pretrain", "checkpoint.safetensors",
+    return run_checkpoint("pretrain",
                           "Train one: tutor train pretrain --preset tiny (about 5 minutes on a laptop CPU).")
 
 

@@ -14,7 +14,7 @@ THRESHOLD = 0.90  # test accuracy; the default fine-tuning reaches 93-94% on the
 
 
 def _checkpoint():
-    c = run_checkpoint("classify", "classifier.safetensors",
+    c = run_checkpoint("classify",
                        "Fine-tune one: tutor train classify (about a minute; --data sms-demo uses the practice set offline).")
     if "classify" not in c.header:
         fail("Your classify run's checkpoint is not a classifier checkpoint. Run tutor train classify again.")

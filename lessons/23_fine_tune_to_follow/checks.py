@@ -16,7 +16,7 @@ HEADER = "### Response:"
 
 
 def _checkpoint():
-    c = run_checkpoint("instruct", "instruct.safetensors",
+    c = run_checkpoint("instruct",
                        "Fine-tune one: tutor train instruct --data instruct-demo (a few minutes on a laptop CPU).")
     if "instruct" not in c.header:
         fail("This checkpoint is not from an instruction fine-tuning run. Run tutor train instruct again.")

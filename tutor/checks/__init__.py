@@ -57,18 +57,17 @@ def learner(module: str) -> Any:
     return importlib.import_module(f"model.{module}")
 
 
-def run_checkpoint(kind: str, filename: str, remedy: str) -> Any:
+def run_checkpoint(kind: str, remedy: str) -> Any:
     """The checkpoint of the learner's own run (`kind`: pretrain, classify or instruct), for the
     run-milestone lessons; a failure that says how to make one (`remedy`) when it is
     missing or unreadable."""
     from pathlib import Path
 
-    from tutor.engine.workspace import Workspace
-    from tutor.training import checkpoint as ckpt
-    from tutor.training.pretrain import run_dir
+    from tutor.core import checkpoint as ckpt
+    from tutor.core.locations import run_checkpoint_path, workspace_key
 
-    workspace = Workspace(Path(learner("gpt").__file__).resolve().parents[1])
-    path = run_dir(workspace, kind) / filename
+    root = Path(learner("gpt").__file__).resolve().parents[1]
+    path = run_checkpoint_path(workspace_key(root), kind)
     what = {"pretrain": "pretrained", "classify": "classifier", "instruct": "instruction-tuned"}.get(kind, kind)
     if not path.exists():
         fail(f"No {what} checkpoint yet. {remedy}")
@@ -82,25 +81,20 @@ def checkpoint_model(c: Any, prepare: Callable[[Any], None] | None = None) -> An
     """The learner's model (GPTModel or LlamaModel, as the checkpoint records), reshaped by
     `prepare` (e.g. their make_classifier), holding a run checkpoint's weights, in eval mode;
     a mismatch fails with the names at fault."""
-    from tutor.training import checkpoint as ckpt
-    from tutor.training.architectures import build_from_checkpoint
+    from tutor.core.checkpoint import CheckpointError
+    from tutor.learner import model_from_checkpoint
 
-    model = build_from_checkpoint(learner, c)
-    if prepare is not None:
-        prepare(model)
     try:
-        ckpt.load_into(model, c)
-    except ckpt.CheckpointError as exc:
+        return model_from_checkpoint(learner, c, prepare)
+    except CheckpointError as exc:
         fail(str(exc))
-    return model.eval()
 
 
 def checkpoint_encoding(c: Any) -> Any:
     """tiktoken on the ranks a run's tokenizer learned, split as the learner's tokenizer splits."""
-    import tiktoken
+    from tutor.learner import checkpoint_encoding as encoding
 
-    return tiktoken.Encoding("check", pat_str=learner("tokenizer").SPLIT_PATTERN, mergeable_ranks=c.ranks(),
-                             special_tokens=c.special_tokens)
+    return encoding(learner, c)
 
 
 # --- showing values -------------------------------------------------------

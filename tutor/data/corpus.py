@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tutor.engine.atomic import clean_stale_temporaries, temporary_beside, write_text_atomic
-from tutor.engine.paths import data_home, inside
+from tutor.core.atomic import clean_stale_temporaries, temporary_beside, write_text_atomic
+from tutor.core.locations import corpora_dir, inside
 
 DEFAULT = "pydoc"
 VAL_EVERY = 20  # one document in 20 goes to validation
@@ -62,10 +62,6 @@ class Corpus:
         """The first `chars` characters of a split, without reading the rest."""
         with open(self.train_path if split == "train" else self.val_path, encoding="utf-8") as f:
             return f.read(chars)
-
-
-def corpora_dir() -> Path:
-    return data_home() / "corpora"
 
 
 def list_corpora() -> list[Corpus]:

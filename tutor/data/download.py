@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from tutor.engine.paths import data_home
+from tutor.core.locations import downloads_dir
 
 
 class DownloadError(Exception):
@@ -79,10 +79,6 @@ SOURCES: dict[str, Source] = {
         kind="instructions",
     ),
 }
-
-
-def downloads_dir() -> Path:
-    return data_home() / "downloads"
 
 
 def sha256_of(path: Path) -> str:

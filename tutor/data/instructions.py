@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tutor.engine.atomic import write_text_atomic
-from tutor.engine.paths import data_home
+from tutor.core.atomic import write_text_atomic
+from tutor.core.locations import datasets_dir
 
 DATASET = "instructions"
 DEMO = "instruct-demo"
@@ -133,10 +133,6 @@ def read_source(path: Path) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InstructionDataError(f"{path} is not UTF-8 (byte {exc.start}: {exc.reason})") from None
-
-
-def datasets_dir() -> Path:
-    return data_home() / "datasets"
 
 
 def import_file(path: Path) -> ImportReport:

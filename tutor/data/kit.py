@@ -22,8 +22,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
 from tutor.data.download import sha256_of
-from tutor.engine import paths
-from tutor.engine.paths import data_home, safe_name
+from tutor.core import locations as paths
+from tutor.core.locations import (data_home, datasets_dir, kit_checkpoints_dir, kit_corpora_dir, safe_name,
+                                   workshop_settings_path)
 
 MANIFEST = "tutor-kit.json"
 FORMAT = "tutor-kit-1"
@@ -45,21 +46,6 @@ class Item:
     sha256: str
 
 
-def checkpoints_dir() -> Path:
-    """Where imported pretrained checkpoints live (a workshop's shared starting point)."""
-    return data_home() / "checkpoints"
-
-
-def settings_path() -> Path:
-    return data_home() / "workshop.toml"
-
-
-def kit_checkpoint() -> Path | None:
-    """The most recently imported pretrained checkpoint, if any."""
-    found = sorted(checkpoints_dir().glob("*.safetensors"), key=lambda p: p.stat().st_mtime) if checkpoints_dir().is_dir() else []
-    return found[-1] if found else None
-
-
 def is_kit(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as archive:
@@ -74,14 +60,15 @@ def is_kit(path: Path) -> bool:
 def available_data() -> list[tuple[str, str, Path]]:
     """(kind, name, file) of the data on this machine that a kit can carry."""
     from tutor.data import sms
-    from tutor.data.download import SOURCES, pinned_hash, downloads_dir
+    from tutor.core.locations import downloads_dir
+    from tutor.data.download import SOURCES, pinned_hash
 
     found = []
     for source in SOURCES.values():
         path = downloads_dir() / source.filename
         if path.is_file() and pinned_hash(path, source) == source.sha256:
             found.append(("download", source.name, path))
-    imported = sms.datasets_dir() / sms.DATASET / "messages.tsv"
+    imported = datasets_dir() / sms.DATASET / "messages.tsv"
     if imported.is_file() and not any(name == sms.DATASET for _, name, _ in found):
         found.append(("sms", sms.DATASET, imported))
     return found
@@ -107,7 +94,7 @@ def pack(out: Path, *, corpora: list[Path] = (), checkpoint: Path | None = None,
         entries.append(("settings", "workshop.toml", Path(settings)))
     with tempfile.TemporaryDirectory(prefix="tutor-pack-") as staging:
         if checkpoint is not None:
-            from tutor.training.checkpoint import CheckpointError, weights_only
+            from tutor.core.checkpoint import CheckpointError, weights_only
 
             slim = Path(staging) / Path(checkpoint).name
             try:
@@ -280,7 +267,7 @@ def _verify(item: Item, file: Path, where: Path) -> None:
 
             check_text_file(file)
         elif item.kind == "checkpoint":
-            from tutor.training.checkpoint import load
+            from tutor.core.checkpoint import load
 
             load(file)
         elif item.kind == "settings":
@@ -302,7 +289,8 @@ def unpack(path: Path, log: Callable[[str], None] = lambda _: None) -> list[str]
     """
     from tutor.data import sms
     from tutor.data.corpus import file_corpus
-    from tutor.data.download import SOURCES, downloads_dir, install_download
+    from tutor.core.locations import downloads_dir
+    from tutor.data.download import SOURCES, install_download
 
     path = Path(path)
     done: list[str] = []
@@ -322,8 +310,8 @@ def unpack(path: Path, log: Callable[[str], None] = lambda _: None) -> list[str]
             files.append((item, file))
         # Every destination resolved and checked before anything is written.
         for item, file in files:
-            inside(checkpoints_dir() if item.kind == "checkpoint" else data_home() / "kit" / "corpora", item.name)
-            inside(data_home() / "kit" / "corpora", file.name)
+            inside(kit_checkpoints_dir() if item.kind == "checkpoint" else kit_corpora_dir(), item.name)
+            inside(kit_corpora_dir(), file.name)
         for item, file in files:
             if item.kind == "download":
                 source = SOURCES[item.name]
@@ -332,16 +320,16 @@ def unpack(path: Path, log: Callable[[str], None] = lambda _: None) -> list[str]
                 report = sms.import_file(file)
                 done.append(f"{sms.DATASET}: {report.summary()}")
             elif item.kind == "corpus":
-                stored = _place(file, inside(data_home() / "kit" / "corpora", file.name))
+                stored = _place(file, inside(kit_corpora_dir(), file.name))
                 corpus = file_corpus(stored, name=f"kit-{item.name}")
                 done.append(f"corpus {corpus.name}: {corpus.train_chars:,} characters to train on "
                             f"(tutor train pretrain --corpus {stored})")
             elif item.kind == "checkpoint":
-                target = _place(file, inside(checkpoints_dir(), item.name))
+                target = _place(file, inside(kit_checkpoints_dir(), item.name))
                 os.utime(target)  # the newest import is the default starting point
                 done.append(f"pretrained checkpoint {target} (the default for `tutor train classify` "
                             "until you pretrain your own)")
             elif item.kind == "settings":
-                target = _place(file, settings_path())
+                target = _place(file, workshop_settings_path())
                 done.append(f"workshop settings {target}: make a workspace with `tutor init DIR --from {target}`")
     return done

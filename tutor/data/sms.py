@@ -16,8 +16,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tutor.engine.atomic import write_text_atomic
-from tutor.engine.paths import data_home
+from tutor.core.atomic import write_text_atomic
+from tutor.core.locations import datasets_dir
 
 LABELS = {"ham": 0, "spam": 1}
 DATASET = "sms-spam"
@@ -119,10 +119,6 @@ def _read_capped(archive: zipfile.ZipFile, member: str, path: Path) -> bytes:
                                    "too large to be the SMS Spam Collection")
             chunks.append(block)
     return b"".join(chunks)
-
-
-def datasets_dir() -> Path:
-    return data_home() / "datasets"
 
 
 def _save(name: str, messages: list[tuple[int, str]], meta: dict) -> Path:

@@ -6,11 +6,13 @@ what a reset keeps) lives in one place.
 
 from __future__ import annotations
 
+from tutor.engine.status import Status
+
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tutor.engine.atomic import write_text_atomic
+from tutor.core.atomic import write_text_atomic
 from tutor.engine.lessons import Lesson, Registry, load_registry
 from tutor.engine.progress import ProgressStore
 from tutor.engine.results import LessonResult
@@ -23,10 +25,6 @@ from tutor.engine.workspace import (
     extract_components,
     replace_components,
 )
-
-# What `tutor list` and the lesson map show for each lesson.
-PASSED, CHANGED, OPEN, LOCKED = "passed", "changed", "open", "locked"
-
 
 @dataclass
 class Rewrite:
@@ -86,12 +84,16 @@ class Course:
             numbers = self.registry.numbers()
             raise NotInCourse(f"there is no lesson {number}; lessons run from {numbers[0]} to {numbers[-1]}") from None
 
+    def ready_for(self, run: str, arch: str = "gpt") -> bool:
+        """Whether every lesson whose code a run calls can be relied on (see `ready`)."""
+        return all(self.ready(n) for n in self.registry.run_lessons(run, arch))
+
     def ready(self, number: int) -> bool:
         """Whether the code of lesson `number` can be relied on: passed now or before, or
         filled in with the reference because the course leaves that lesson out."""
         if not self.settings.includes(number):
             return True
-        return self.state(self.lesson(number)) in (PASSED, CHANGED)
+        return self.state(self.lesson(number)) in (Status.PASSED, Status.CHANGED)
 
     # -- states --
     def state(self, lesson: Lesson) -> str:
@@ -99,20 +101,20 @@ class Course:
         before, edited since; open: unlocked; locked: the lesson before never passed."""
         rec = self.store.lessons.get(lesson.number)
         if self.store.passed_now(lesson.number, self.workspace.fingerprint(lesson)):
-            return PASSED
+            return Status.PASSED
         if rec and rec.first_passed is not None:
-            return CHANGED
+            return Status.CHANGED
         lessons = self.lessons
         index = next((i for i, l in enumerate(lessons) if l.number == lesson.number), None)
         if index is None:
-            return OPEN  # left out of the course: its code is the reference
+            return Status.OPEN  # left out of the course: its code is the reference
         if index == 0 or lesson.number in self.settings.open:
-            return OPEN
+            return Status.OPEN
         before_number = lesson.after if lesson.after is not None else lessons[index - 1].number
         if not self.settings.includes(before_number):
-            return OPEN  # what it builds on is filled in with the reference
+            return Status.OPEN  # what it builds on is filled in with the reference
         before = self.store.lessons.get(before_number)
-        return OPEN if before and before.first_passed is not None else LOCKED
+        return Status.OPEN if before and before.first_passed is not None else Status.LOCKED
 
     def states(self) -> dict[int, str]:
         return {lesson.number: self.state(lesson) for lesson in self.lessons}
@@ -120,7 +122,7 @@ class Course:
     def current(self) -> Lesson:
         """The lesson to work on next: the first one not passed now."""
         states = self.states()
-        return next((l for l in self.lessons if states[l.number] != PASSED), self.lessons[-1])
+        return next((l for l in self.lessons if states[l.number] != Status.PASSED), self.lessons[-1])
 
     # -- checking --
     def check(self, runner: CheckRunner, lessons: Iterable[Lesson], *, seed: int | None = None, timeout: float | None = None, record: bool = True, include_runs: bool = True, on_result: Callable[[LessonResult], None] | None = None) -> list[LessonResult]:
@@ -129,7 +131,7 @@ class Course:
         results = []
         for lesson in lessons:
             if lesson.kind == "run" and not include_runs:
-                results.append(LessonResult(lesson.number, lesson.id, lesson.title, "not-run",
+                results.append(LessonResult(lesson.number, lesson.id, lesson.title, Status.NOT_RUN,
                                             message="a run milestone: it measures your own training run"))
                 continue
             fingerprint = self.workspace.fingerprint(lesson)
@@ -150,7 +152,7 @@ class Course:
         for index, lesson in enumerate(self.lessons):
             before = lesson.after if lesson.after is not None else (self.lessons[index - 1].number if index else None)
             if before is not None and self.settings.includes(before) and not passed.get(before, False):
-                results.append(LessonResult(lesson.number, lesson.id, lesson.title, "locked"))
+                results.append(LessonResult(lesson.number, lesson.id, lesson.title, Status.LOCKED))
                 passed[lesson.number] = False
                 continue
             checked = self.check(runner, [lesson], seed=seed, timeout=timeout, on_result=on_result)

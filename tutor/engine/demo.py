@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from tutor.engine.lessons import Lesson
-from tutor.engine.paths import child_pythonpath
+from tutor.core.locations import child_pythonpath
 from tutor.engine.workspace import Workspace
 
 BASE_MEMORY_MB = 1536  # the interpreter and torch itself

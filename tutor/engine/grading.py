@@ -28,8 +28,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from tutor.engine.lessons import load_registry
-from tutor.engine.paths import child_pythonpath, python_command
-from tutor.engine.results import LESSON_STATUSES
+from tutor.core.locations import child_pythonpath, python_command
+from tutor.engine.status import RESULTS, Status
 from tutor.engine.runner import default_threads
 from tutor.engine.scan import scan_workspace
 from tutor.engine.workspace import MARKER, is_workspace
@@ -49,7 +49,7 @@ class Grade:
 
     @property
     def passed(self) -> int:
-        return sum(s == "passed" for s in self.lessons.values())
+        return sum(s == Status.PASSED for s in self.lessons.values())
 
 
 class SandboxUnavailable(RuntimeError):
@@ -279,7 +279,7 @@ def _read_report(stdout: str, key: str) -> dict[int, str]:
     statuses: dict[int, str] = {}
     for lesson in report["lessons"]:
         if (not isinstance(lesson, dict) or not isinstance(lesson.get("number"), int)
-                or lesson.get("status") not in LESSON_STATUSES):
+                or lesson.get("status") not in RESULTS):
             raise ValueError("a lesson entry is malformed")
         statuses[lesson["number"]] = lesson["status"]
     return statuses

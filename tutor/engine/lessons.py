@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from tutor.engine.paths import lessons_dir
+from tutor.core.locations import lessons_dir
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -71,6 +71,9 @@ class Registry:
     parts: tuple[Part, ...]
     lessons: tuple[Lesson, ...]
     root: Path = field(default_factory=lessons_dir)
+    # The lessons whose code each kind of run calls, and each architecture's model lessons.
+    runs: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    architectures: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def get(self, number: int) -> Lesson:
         for lesson in self.lessons:
@@ -92,6 +95,15 @@ class Registry:
                 return lesson
         return None
 
+    def run_lessons(self, run: str, arch: str = "gpt") -> tuple[int, ...]:
+        """The lessons whose code a run of this kind calls with this architecture's model,
+        in order: the ones `tutor train` checks first."""
+        if run not in self.runs:
+            raise KeyError(f"the course file has no run {run!r} (its runs are {', '.join(self.runs)})")
+        if arch not in self.architectures:
+            raise KeyError(f"the course file has no architecture {arch!r} ({', '.join(self.architectures)})")
+        return tuple(sorted({*self.runs[run], *self.architectures[arch]}))
+
     def part_title(self, part_id: str) -> str:
         return next((p.title for p in self.parts if p.id == part_id), part_id)
 
@@ -104,7 +116,8 @@ def load_registry(root: Path | None = None) -> Registry:
 FORMAT_VERSION = 1
 KINDS = ("code", "run")
 # Each key of a course file: its type, and whether an entry must have it.
-_TOP: dict[str, tuple] = {"format_version": (int, True), "parts": (list, True), "lessons": (list, True)}
+_TOP: dict[str, tuple] = {"format_version": (int, True), "parts": (list, True), "lessons": (list, True),
+                          "runs": (dict, True), "architectures": (dict, True)}
 _PART = {"id": (str, True), "title": (str, True)}
 _LESSON = {"number": (int, True), "id": (str, True), "dir": (str, True), "title": (str, True), "part": (str, True),
            "kind": (str, True), "files": (list, True), "components": (list, True), "summary": (str, False),
@@ -217,4 +230,16 @@ def _load(root: Path) -> Registry:
     for lesson in lessons:
         if lesson.after is not None and (lesson.after not in numbers or lesson.after >= lesson.number):
             raise CourseFileError(f"{path}: lesson {lesson.number}: after = {lesson.after} must name an earlier lesson")
-    return Registry(parts=tuple(parts), lessons=tuple(lessons), root=root)
+    runs = {name: _lesson_list(value, numbers, f"{path}: runs.{name}") for name, value in meta["runs"].items()}
+    architectures = {name: _lesson_list(value, numbers, f"{path}: architectures.{name}")
+                     for name, value in meta["architectures"].items()}
+    return Registry(parts=tuple(parts), lessons=tuple(lessons), root=root, runs=runs, architectures=architectures)
+
+
+def _lesson_list(value: object, numbers: list[int], where: str) -> tuple[int, ...]:
+    if not isinstance(value, list) or not all(isinstance(n, int) and not isinstance(n, bool) for n in value):
+        raise CourseFileError(f"{where} must be a list of lesson numbers, not {value!r}")
+    unknown = [n for n in value if n not in numbers]
+    if unknown:
+        raise CourseFileError(f"{where}: no lesson {', '.join(map(str, unknown))} in the course")
+    return tuple(value)

@@ -13,6 +13,8 @@ message, never silently reset.
 
 from __future__ import annotations
 
+from tutor.engine.status import Status
+
 import json
 import time
 from collections.abc import Callable
@@ -20,10 +22,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from tutor.engine.atomic import write_text_atomic
-from tutor.engine.paths import data_home
+from tutor.core.atomic import write_text_atomic
+from tutor.core.locations import progress_dir, workspace_key
 from tutor.engine.results import LessonResult
-from tutor.engine.workspace import Workspace
 
 VERSION = 1
 
@@ -61,7 +62,7 @@ def _record_from(number: str, raw: Any) -> tuple[int, LessonRecord]:
 class ProgressStore:
     def __init__(self, workspace_root: Path, home: Path | None = None) -> None:
         self.workspace_root = Path(workspace_root).resolve()
-        self.path = (home or data_home()) / "progress" / f"{Workspace(self.workspace_root).key}.json"
+        self.path = (home / "progress" if home else progress_dir()) / f"{workspace_key(self.workspace_root)}.json"
         self.warning: str | None = None
         self.lessons: dict[int, LessonRecord] = {}
         self._load()
@@ -126,4 +127,4 @@ class ProgressStore:
     def passed_now(self, number: int, fingerprint: str) -> bool:
         """True only if the checks passed on exactly the files as they are now."""
         rec = self.lessons.get(number)
-        return bool(rec and rec.last_status == "passed" and rec.last_fingerprint == fingerprint)
+        return bool(rec and rec.last_status == Status.PASSED and rec.last_fingerprint == fingerprint)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from tutor.engine.status import PROBLEMS, UNCHECKED, Status
+
 import json
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-# tampered: the checks ran, but learner code changed what they rely on; never a pass.
-LESSON_STATUSES = ("passed", "failed", "error", "tampered", "locked", "not-run")
 _CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
 
@@ -32,7 +32,7 @@ class LessonResult:
     number: int
     id: str
     title: str
-    status: str  # one of LESSON_STATUSES
+    status: str  # a Status among RESULTS
     checks: list[CheckResult] = field(default_factory=list)
     message: str = ""
     traceback: str = ""
@@ -42,11 +42,11 @@ class LessonResult:
 
     @property
     def passed(self) -> bool:
-        return self.status == "passed"
+        return self.status == Status.PASSED
 
     @property
     def counts(self) -> tuple[int, int]:
-        return sum(c.status == "passed" for c in self.checks), len(self.checks)
+        return sum(c.status == Status.PASSED for c in self.checks), len(self.checks)
 
     @classmethod
     def from_worker(cls, raw: dict[str, Any], id: str, title: str) -> LessonResult:
@@ -65,15 +65,15 @@ class Report:
 
     @property
     def passed(self) -> int:
-        return sum(lesson.status == "passed" for lesson in self.lessons)
+        return sum(lesson.status == Status.PASSED for lesson in self.lessons)
 
     @property
     def failed(self) -> int:
-        return sum(lesson.status in ("failed", "error", "tampered") for lesson in self.lessons)
+        return sum(lesson.status in PROBLEMS for lesson in self.lessons)
 
     @property
     def exit_code(self) -> int:
-        checked = [l for l in self.lessons if l.status not in ("locked", "not-run")]
+        checked = [l for l in self.lessons if l.status not in UNCHECKED]
         return 0 if checked and all(l.passed for l in checked) else 1
 
     def to_dict(self, key: str = "") -> dict[str, Any]:
@@ -82,7 +82,7 @@ class Report:
             data = asdict(lesson)
             data["checks"] = [{"name": c.name, "status": c.status, "message": c.message} for c in lesson.checks]
             lessons.append(data)
-        report = {"workspace": self.workspace, "lessons": lessons, "passed": self.passed, "failed": self.failed}
+        report = {"workspace": self.workspace, "lessons": lessons, Status.PASSED: self.passed, Status.FAILED: self.failed}
         if key:  # the grader's: a report without it did not come from this run
             report["key"] = key
         return report
@@ -96,18 +96,18 @@ class Report:
         for lesson in self.lessons:
             suite = ET.SubElement(root, "testsuite", name=f"lesson-{lesson.number:02d}-{lesson.id}", time=f"{lesson.duration:.3f}")
             cases = list(lesson.checks)
-            if lesson.status in ("locked", "not-run"):
+            if lesson.status in (Status.LOCKED, Status.NOT_RUN):
                 cases = [CheckResult(name="(lesson)", status="skipped", message=f"lesson {lesson.status}")]
-            elif lesson.status in ("error", "tampered") and not any(c.status == "error" for c in cases):
-                cases.append(CheckResult(name="(lesson)", status="error", message=lesson.message, traceback=lesson.traceback))
+            elif lesson.status in (Status.ERROR, Status.TAMPERED) and not any(c.status == Status.ERROR for c in cases):
+                cases.append(CheckResult(name="(lesson)", status=Status.ERROR, message=lesson.message, traceback=lesson.traceback))
             counts = {"tests": len(cases), "failures": 0, "errors": 0, "skipped": 0}
             for case in cases:
                 tc = ET.SubElement(suite, "testcase", classname=f"lesson{lesson.number:02d}", name=xml_safe(case.name))
                 message = xml_safe(case.message)
-                if case.status == "failed":
+                if case.status == Status.FAILED:
                     counts["failures"] += 1
                     ET.SubElement(tc, "failure", message=_first_line(message)).text = message
-                elif case.status == "error":
+                elif case.status == Status.ERROR:
                     counts["errors"] += 1
                     ET.SubElement(tc, "error", message=_first_line(message)).text = "\n\n".join(filter(None, [message, xml_safe(case.traceback)]))
                 elif case.status == "skipped":

@@ -8,18 +8,19 @@ dies or stops answering, the runner says so in the result and starts a new one.
 
 from __future__ import annotations
 
+from tutor.engine.status import Status
+
 import json
 import os
 import random
 import secrets
 import select
 import subprocess
-import sys
 import threading
 import time
 
 from tutor.engine.lessons import Lesson
-from tutor.engine.paths import child_pythonpath, data_home, python_command
+from tutor.core.locations import child_pythonpath, data_home, python_command
 from tutor.engine.results import LessonResult
 from tutor.engine.workspace import Workspace
 
@@ -173,8 +174,8 @@ class CheckRunner:
                                       "(did your code write into the tutor's own pipes?)")
             except ForgedReply as exc:
                 self._discard()
-                raw = {"number": lesson.number, "status": "tampered", "checks": [], "message": f"Tampered: {exc}.", "seed": request["seed"]}
+                raw = {"number": lesson.number, "status": Status.TAMPERED, "checks": [], "message": f"Tampered: {exc}.", "seed": request["seed"]}
             except (WorkerError, OSError, ValueError) as exc:
                 self._discard()
-                raw = {"number": lesson.number, "status": "error", "checks": [], "message": f"The checks could not run: {exc}. Try again; the worker restarts.", "seed": request["seed"]}
+                raw = {"number": lesson.number, "status": Status.ERROR, "checks": [], "message": f"The checks could not run: {exc}. Try again; the worker restarts.", "seed": request["seed"]}
         return LessonResult.from_worker(raw, id=lesson.id, title=lesson.title)

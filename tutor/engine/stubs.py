@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from tutor.engine.lessons import Registry, load_registry
-from tutor.engine.paths import reference_dir
+from tutor.core.locations import reference_dir
 
 BEGIN = "# BEGIN SOLUTION"
 END = "# END SOLUTION"

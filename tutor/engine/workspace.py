@@ -9,7 +9,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tutor.engine.atomic import write_text_atomic
+from tutor.core import locations
+from tutor.core.atomic import write_text_atomic
 from tutor.engine.lessons import Lesson
 
 MARKER = "tutor.toml"
@@ -35,7 +36,15 @@ class Workspace:
     @property
     def key(self) -> str:
         """A short stable name for this workspace in the user data folder."""
-        return hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
+        return locations.workspace_key(self.root)
+
+    def run_dir(self, kind: str = "pretrain") -> Path:
+        """This workspace's run folder of one kind (pretrain, classify, instruct)."""
+        return locations.run_dir(self.key, kind)
+
+    def run_checkpoint(self, kind: str = "pretrain") -> Path:
+        """The checkpoint that a run of this kind keeps as its result."""
+        return locations.run_checkpoint_path(self.key, kind)
 
     @property
     def backup_dir(self) -> Path:

@@ -18,9 +18,10 @@ from pathlib import Path
 
 from tutor.data import sms
 from tutor.engine.workspace import Workspace
-from tutor.training import checkpoint as ckpt
-from tutor.training.architectures import build_from_checkpoint, checkpoint_arch
-from tutor.training.learner import LearnerCodeError, explain, import_learner
+from tutor.core import checkpoint as ckpt
+from tutor.learner import build_from_checkpoint, checkpoint_arch
+from tutor.learner import LearnerCodeError, checkpoint_encoding, explain, import_learner, importer, model_from_checkpoint
+from tutor.training.optimizer import adamw
 from tutor.training.runlog import Event, RunLog
 
 
@@ -66,10 +67,9 @@ def spam_f1(predictions: list[int], labels: list[int]) -> dict[str, float]:
 def build_classifier(workspace: Workspace, checkpoint: ckpt.Checkpoint):
     """The learner's model turned into a classifier and loaded from a classifier checkpoint."""
     clf = import_learner(workspace, "classifier")
-    model = build_from_checkpoint(lambda module: import_learner(workspace, module), checkpoint)
-    clf.make_classifier(model, 2, trainable_blocks=checkpoint.header["classify"]["trainable_blocks"])
-    ckpt.load_into(model, checkpoint)
-    return model.eval()
+    blocks = checkpoint.header["classify"]["trainable_blocks"]
+    return model_from_checkpoint(importer(workspace), checkpoint,
+                                 prepare=lambda model: clf.make_classifier(model, 2, trainable_blocks=blocks))
 
 
 def predictions(model, clf, rows, pad: int, batch_size: int = 32) -> list[int]:
@@ -99,7 +99,7 @@ class ClassifierTrainer:
 
     def run(self) -> Event:
         """The run, holding its folder's lock (one run at a time writes a run folder)."""
-        from tutor.engine.atomic import clean_stale_temporaries
+        from tutor.core.atomic import clean_stale_temporaries
         from tutor.training.pretrain import run_lock
 
         self.out.mkdir(parents=True, exist_ok=True)
@@ -108,7 +108,6 @@ class ClassifierTrainer:
             return self._run()
 
     def _run(self) -> Event:
-        import tiktoken
         import torch
         import torch.nn.functional as F
         from torch.utils.data import DataLoader
@@ -122,8 +121,7 @@ class ClassifierTrainer:
         if self.pretrained is None or not Path(self.pretrained).exists():
             raise ckpt.CheckpointError(f"no pretrained checkpoint at {self.pretrained}: run `tutor train pretrain` first")
         base = ckpt.load(self.pretrained)
-        encoding = tiktoken.Encoding("learner", pat_str=tokenizer_module.SPLIT_PATTERN, mergeable_ranks=base.ranks(),
-                                     special_tokens=base.special_tokens)
+        encoding = checkpoint_encoding(importer(self.workspace), base)
         pad = encoding.eot_token
         messages = sms.load(s.data)
         parts = sms.split(messages, seed=s.seed, balanced=s.balanced)
@@ -138,7 +136,7 @@ class ClassifierTrainer:
             raise LearnerCodeError(f"SpamDataset failed: {explain(exc)}") from None
         torch.manual_seed(s.training_seed)
         try:
-            model = build_from_checkpoint(lambda module: import_learner(self.workspace, module), base)
+            model = build_from_checkpoint(importer(self.workspace), base)
         except LearnerCodeError:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -155,7 +153,7 @@ class ClassifierTrainer:
         except Exception as exc:  # noqa: BLE001
             raise LearnerCodeError(f"make_classifier failed: {explain(exc)}") from None
         trainable = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(trainable, lr=s.lr, weight_decay=s.weight_decay)
+        optimizer = adamw(trainable, lr=s.lr, weight_decay=s.weight_decay)
         loader = DataLoader(datasets["train"], batch_size=s.batch_size, shuffle=True, drop_last=True,
                             generator=torch.Generator().manual_seed(s.training_seed))
         val_loader = DataLoader(datasets["val"], batch_size=32)
@@ -195,7 +193,7 @@ class ClassifierTrainer:
             ids.extend(encoding.encode_ordinary(text) + [encoding.eot_token])
         data = torch.tensor(ids)
         n = (len(data) - 1) // context
-        optimizer = torch.optim.AdamW(model.parameters(), lr=self.settings.lr / 3, weight_decay=0.1)
+        optimizer = adamw(model.parameters(), lr=self.settings.lr / 3, weight_decay=0.1)
         generator = torch.Generator().manual_seed(self.settings.training_seed)
         model.train()
         for step in range(1, self.settings.adapt_steps + 1):

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from tutor.engine.workspace import Workspace
-from tutor.training import checkpoint as ckpt
-from tutor.training.architectures import architecture, build_from_checkpoint, checkpoint_arch
-from tutor.training.learner import LearnerCodeError, explain, import_learner
+from tutor.core import checkpoint as ckpt
+from tutor.learner import LearnerCodeError, checkpoint_encoding, explain, importer, model_from_checkpoint
 
 
 @dataclass
@@ -38,19 +37,7 @@ class Writer:
 
 
 def load_for_generation(workspace: Workspace, path: Path) -> Writer:
-    import tiktoken
-
     checkpoint = ckpt.load(path)
-    gpt = import_learner(workspace, "gpt")
-    tokenizer = import_learner(workspace, "tokenizer")
-    try:
-        model = build_from_checkpoint(lambda module: import_learner(workspace, module), checkpoint)
-    except LearnerCodeError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise LearnerCodeError(f"{architecture(checkpoint_arch(checkpoint.header)).cls}(cfg) failed: {explain(exc)}") from None
-    ckpt.load_into(model, checkpoint)
-    model.eval()
-    encoding = tiktoken.Encoding("learner", pat_str=tokenizer.SPLIT_PATTERN, mergeable_ranks=checkpoint.ranks(),
-                                 special_tokens=checkpoint.special_tokens)
-    return Writer(model, encoding, gpt, checkpoint.model_cfg["context_length"])
+    load = importer(workspace)
+    model = model_from_checkpoint(load, checkpoint)
+    return Writer(model, checkpoint_encoding(load, checkpoint), load("gpt"), checkpoint.model_cfg["context_length"])

@@ -27,10 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from tutor.data import instructions as idata
-from tutor.engine.atomic import write_text_atomic
+from tutor.core.atomic import write_text_atomic
 from tutor.engine.workspace import Workspace
-from tutor.training import checkpoint as ckpt
-from tutor.training.learner import LearnerCodeError, explain, import_learner
+from tutor.core import checkpoint as ckpt
+from tutor.learner import (LearnerCodeError, architecture, build_model, checkpoint_arch, checkpoint_encoding, explain,
+                           import_learner, importer, model_from_checkpoint)
+from tutor.training.optimizer import adamw
 from tutor.training.runlog import Event, RunLog
 
 IGNORE_INDEX = -100
@@ -65,11 +67,7 @@ class Tokenizer:
 
 
 def learner_encoding(workspace: Workspace, checkpoint: ckpt.Checkpoint):
-    import tiktoken
-
-    tokenizer = import_learner(workspace, "tokenizer")
-    return tiktoken.Encoding("learner", pat_str=tokenizer.SPLIT_PATTERN, mergeable_ranks=checkpoint.ranks(),
-                             special_tokens=checkpoint.special_tokens)
+    return checkpoint_encoding(importer(workspace), checkpoint)
 
 
 def greedy_answers(model, prompts: list[list[int]], *, max_new_tokens: int, context_length: int, eot: int,
@@ -187,7 +185,7 @@ class InstructTrainer:
 
     def run(self) -> Event:
         """The run, holding its folder's lock (one run at a time writes a run folder)."""
-        from tutor.engine.atomic import clean_stale_temporaries
+        from tutor.core.atomic import clean_stale_temporaries
         from tutor.training.pretrain import run_lock
 
         self.out.mkdir(parents=True, exist_ok=True)
@@ -204,7 +202,7 @@ class InstructTrainer:
         s = self.settings
         self.out.mkdir(parents=True, exist_ok=True)
         metrics = self.out / "metrics.jsonl"
-        gpt, train = import_learner(self.workspace, "gpt"), import_learner(self.workspace, "train")
+        train = import_learner(self.workspace, "train")
         ins = import_learner(self.workspace, "instruct")
 
         resumed = None
@@ -249,14 +247,19 @@ class InstructTrainer:
             raise TrainingError(f"{len(datasets['train'])} training entries are fewer than one batch of {s.batch_size}")
         total = s.epochs * steps_per_epoch
 
+        arch = checkpoint_arch(base_header)
         torch.manual_seed(s.seed)
         try:
-            model = gpt.GPTModel(cfg).to(self.device)
+            model = build_model(importer(self.workspace), cfg, arch).to(self.device)
+        except LearnerCodeError:
+            raise
         except Exception as exc:  # noqa: BLE001
-            raise LearnerCodeError(f"GPTModel(cfg) failed: {explain(exc)}") from None
+            raise LearnerCodeError(f"{architecture(arch).cls}(cfg) failed: {explain(exc)}") from None
         if not self.from_scratch and resumed is None:
             ckpt.load_into(model, base)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=s.peak_lr, weight_decay=s.weight_decay)
+        # A run saved with a single parameter group (before matrices alone decayed) resumes as it was.
+        one_group = resumed is not None and len(resumed.optimizer["param_groups"]) == 1
+        optimizer = adamw(model.parameters(), lr=s.peak_lr, weight_decay=s.weight_decay, decay_all=one_group)
         step, best = 0, math.inf
         if resumed is not None:
             ckpt.load_into(model, resumed)
@@ -268,7 +271,7 @@ class InstructTrainer:
         info = {"settings": asdict(s), "data": s.data, "entries": len(entries), "test_digest": entries_digest(parts["test"]),
                 "pretrained": str(self.pretrained) if self.pretrained else None, "scratch": self.from_scratch,
                 "pad_token_id": pad, "max_new_tokens": s.new_tokens()}
-        header = {"model_cfg": cfg, "tokenizer": base_header["tokenizer"]}
+        header = {"model_cfg": cfg, "tokenizer": base_header["tokenizer"], "arch": arch}
 
         def save_last(at: int) -> None:
             ckpt.save(self.last_path, {**header, "step": at, "instruct": {**info, "best_val_loss": best}}, model,
@@ -318,13 +321,12 @@ class InstructTrainer:
             raise
         except Exception as exc:  # noqa: BLE001 - the learner's code
             raise LearnerCodeError(f"training stopped at step {step}: {explain(exc)}") from None
-        return self.evaluate(parts["test"], ins, gpt, encoding, best)
+        return self.evaluate(parts["test"], ins, encoding, best)
 
-    def evaluate(self, test: list[dict[str, str]], ins, gpt, encoding, best: float) -> Event:
+    def evaluate(self, test: list[dict[str, str]], ins, encoding, best: float) -> Event:
         """The best checkpoint answers the test split; the answers are written and scored."""
         best_ckpt = ckpt.load(self.checkpoint_path)
-        model = gpt.GPTModel(best_ckpt.model_cfg)
-        ckpt.load_into(model, best_ckpt)
+        model = model_from_checkpoint(importer(self.workspace), best_ckpt)
         s = self.settings
         self._log.emit({"event": "answering", "test": len(test)})
         try:

@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from tutor.data.corpus import Corpus
-from tutor.engine.atomic import clean_stale_temporaries
-from tutor.engine.paths import data_home
+from tutor.core.atomic import clean_stale_temporaries
+from tutor.core.locations import data_home
 from tutor.engine.workspace import Workspace
-from tutor.training import checkpoint as ckpt
-from tutor.training.architectures import architecture, build_model
-from tutor.training.learner import LearnerCodeError, explain, import_learner
+from tutor.core import checkpoint as ckpt
+from tutor.learner import architecture, build_model
+from tutor.learner import LearnerCodeError, encoding_from_ranks, explain, import_learner
 from tutor.training.presets import Settings
 from tutor.training.runlog import Event, RunLog
 from tutor.training.tokens import encode_cached, train_tokenizer
@@ -36,10 +36,6 @@ from tutor.training.tokens import encode_cached, train_tokenizer
 
 class TrainingError(Exception):
     """Training cannot go on; the message says why and what to do."""
-
-
-def run_dir(workspace: Workspace, kind: str = "pretrain") -> Path:
-    return data_home() / "runs" / workspace.key / kind
 
 
 MIN_TOKENS_LOADED = 16 * 2**20  # a corpus split up to this many tokens is read whole
@@ -99,15 +95,12 @@ def pick_precision(requested: str, device: str) -> str:
     return requested
 
 
-def adamw(model, s: Settings):
-    """AdamW with torch's fused kernel where this device has one (CUDA, and CPUs since torch 2.4)."""
-    import torch
+def adamw(model, s: Settings, decay_all: bool = False):
+    """The run's AdamW (matrices decay; see tutor.training.optimizer), fused where it can be."""
+    from tutor.training.optimizer import adamw as make
 
-    options = dict(lr=s.peak_lr, betas=(0.9, 0.95), weight_decay=s.weight_decay)
-    try:
-        return torch.optim.AdamW(model.parameters(), fused=True, **options)
-    except (RuntimeError, TypeError):
-        return torch.optim.AdamW(model.parameters(), **options)
+    return make(model.parameters(), lr=s.peak_lr, betas=(0.9, 0.95), weight_decay=s.weight_decay,
+                decay_all=decay_all, fused=True)
 
 
 def compile_failed(exc: BaseException) -> bool:
@@ -184,9 +177,7 @@ class Pretrainer:
                 raise TrainingError(f"this run already finished its {resumed.step} steps; to train it longer: "
                                     f"tutor train pretrain --resume --max-steps N (N > {resumed.step})")
             ranks, specials = resumed.ranks(), resumed.special_tokens
-            import tiktoken
-
-            encoding = tiktoken.Encoding("learner", pat_str=tokenizer.SPLIT_PATTERN, mergeable_ranks=ranks, special_tokens=specials)
+            encoding = encoding_from_ranks(tokenizer.SPLIT_PATTERN, ranks, specials)
             self._log.truncate(resumed.step)
             self.log(f"Resuming from step {resumed.step} of {s.max_steps}")
         else:
@@ -214,7 +205,8 @@ class Pretrainer:
             raise
         except Exception as exc:  # noqa: BLE001
             raise LearnerCodeError(f"{arch.cls}(cfg) failed: {explain(exc)}") from None
-        optimizer = adamw(model, s)
+        # A run saved with a single parameter group (before matrices alone decayed) resumes as it was.
+        optimizer = adamw(model, s, decay_all=resumed is not None and len(resumed.optimizer["param_groups"]) == 1)
         start = 0
         if resumed is not None:
             ckpt.load_into(model, resumed)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tutor.engine.atomic import write_text_atomic
+from tutor.core.atomic import write_text_atomic
 
 Event = dict[str, Any]
 

@@ -13,11 +13,10 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from tutor.data.corpus import Corpus
-from tutor.engine.paths import data_home
-from tutor.training.learner import LearnerCodeError, explain
+from tutor.core.locations import cache_dir
+from tutor.learner import LearnerCodeError, encoding_from_ranks, explain
 
 EOT = "<|endoftext|>"
 PROBE_CHARS = 20_000
@@ -81,8 +80,6 @@ def with_ticker(label: str, work: Callable[[], object], report: Callable[[str], 
 
 def train_tokenizer(tokenizer_module, corpus: Corpus, vocab_size: int, sample_chars: int, report: Callable[[str], None]):
     """Ranks from the learner's train_bpe, checked against tiktoken; returns (ranks, specials, encoding)."""
-    import tiktoken
-
     sample = sample_file(corpus.train_path, sample_chars)
     report(f"Training your BPE tokenizer: vocab_size={vocab_size} on {len(sample):,} characters")
     started = time.monotonic()
@@ -92,7 +89,7 @@ def train_tokenizer(tokenizer_module, corpus: Corpus, vocab_size: int, sample_ch
         raise LearnerCodeError(f"train_bpe failed: {explain(exc)}") from None
     report(f"train_bpe learned {len(ranks):,} ranks in {time.monotonic() - started:.1f} s")
     specials = {EOT: len(ranks)}
-    encoding = tiktoken.Encoding("learner", pat_str=tokenizer_module.SPLIT_PATTERN, mergeable_ranks=ranks, special_tokens=specials)
+    encoding = encoding_from_ranks(tokenizer_module.SPLIT_PATTERN, ranks, specials)
     probe = corpus.head("val", PROBE_CHARS) + f"\n{EOT}\n" + corpus.head("train", 2000)
     try:
         mine = tokenizer_module.BPETokenizer(dict(ranks), dict(specials)).encode(probe)
@@ -137,15 +134,11 @@ def encode_cached(encoding, ranks: dict[bytes, int], corpus: Corpus, split: str,
     return torch.from_numpy(np.asarray(ids, dtype=np.int64))
 
 
-def cache_dir():
-    return data_home() / "cache"
-
-
 def _encode_to_file(encoding, text_path, path, dtype) -> None:
     """Encode a text file a block at a time, appending the ids to a temporary file."""
     import numpy as np
 
-    from tutor.engine.atomic import temporary_beside
+    from tutor.core.atomic import temporary_beside
 
     with temporary_beside(path) as tmp, open(text_path, encoding="utf-8") as f, open(tmp, "wb") as out:
         while block := f.read(1 << 20):

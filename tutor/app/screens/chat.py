@@ -16,7 +16,6 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, RichLog, Static
 
-from tutor.training.pretrain import run_dir
 
 
 class Answer(Message):
@@ -108,14 +107,14 @@ class ChatScreen(Screen):
     def instruct(self, line: str) -> None:
         """The answer streamed piece by piece into the partial line, then written to the log."""
         from tutor.chat import InstructChat, split_instruction
-        from tutor.training.checkpoint import CheckpointError
-        from tutor.training.learner import LearnerCodeError
+        from tutor.core.checkpoint import CheckpointError
+        from tutor.learner import LearnerCodeError
 
         workspace = self.app.course.workspace
         instruction, extra = split_instruction(line)
         try:
             if "instruct" not in self._bots:
-                self._bots["instruct"] = InstructChat(workspace, run_dir(workspace, "instruct") / "instruct.safetensors")
+                self._bots["instruct"] = InstructChat(workspace, workspace.run_checkpoint("instruct"))
             bot = self._bots["instruct"]
             so_far = ""
             for piece in bot.stream(instruction, extra):  # type: ignore[attr-defined]
@@ -132,8 +131,8 @@ class ChatScreen(Screen):
 
     @work(thread=True, exclusive=False, group="chat")
     def answer(self, text: str, generate_mode: bool) -> None:
-        from tutor.training.checkpoint import CheckpointError
-        from tutor.training.learner import LearnerCodeError
+        from tutor.core.checkpoint import CheckpointError
+        from tutor.learner import LearnerCodeError
 
         workspace = self.app.course.workspace
         try:
@@ -142,11 +141,11 @@ class ChatScreen(Screen):
                 if generate_mode:
                     from tutor.training.generation import load_for_generation
 
-                    self._bots[key] = load_for_generation(workspace, run_dir(workspace) / "checkpoint.safetensors")
+                    self._bots[key] = load_for_generation(workspace, workspace.run_checkpoint())
                 else:
                     from tutor.chat import SpamChat
 
-                    self._bots[key] = SpamChat(workspace, run_dir(workspace, "classify") / "classifier.safetensors")
+                    self._bots[key] = SpamChat(workspace, workspace.run_checkpoint("classify"))
             bot = self._bots[key]
             reply = Text(text, style="bold") + Text(bot.complete(text, max_new_tokens=40)) if generate_mode else coloured(bot.classify(text))
             note = getattr(bot, "caveat", "")

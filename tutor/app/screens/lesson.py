@@ -20,8 +20,8 @@ from textual.widgets import Footer, Header, Markdown, Static, TabbedContent, Tab
 from tutor.app.messages import CheckFinished
 from tutor.app.widgets.code import CodeEditor, LessonText
 from tutor.app.widgets.results import CheckResults
-from tutor.engine.atomic import write_text_atomic
-from tutor.engine.course import LOCKED
+from tutor.core.atomic import write_text_atomic
+from tutor.engine.status import Status
 from tutor.engine.lessons import Lesson
 
 WATCH_INTERVAL = 0.4  # seconds between looks at the file's modification time
@@ -145,7 +145,7 @@ class LessonScreen(Screen):
     def run_checks(self) -> None:
         course = self.app.course
         following = next((l for l in course.lessons if l.number > self.lesson.number), None)  # the course's next
-        was_locked = following is not None and course.state(following) == LOCKED
+        was_locked = following is not None and course.state(following) == Status.LOCKED
         result = course.check(self.app.runner, [self.lesson])[0]
         unlocked = following.number if (result.passed and was_locked) else None
         self.post_message(CheckFinished(result, unlocked))

@@ -10,9 +10,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, OptionList, ProgressBar
 from textual.widgets.option_list import Option
 
-from tutor.engine.course import CHANGED, LOCKED, OPEN, PASSED
+from tutor.engine.status import Status
 
-STATE_MARKS = {PASSED: ("✓", "green"), CHANGED: ("~", "yellow"), OPEN: ("○", "cyan"), LOCKED: ("·", "dim")}
+STATE_MARKS = {Status.PASSED: ("✓", "green"), Status.CHANGED: ("~", "yellow"), Status.OPEN: ("○", "cyan"),
+               Status.LOCKED: ("·", "dim")}
 
 
 class LessonMapScreen(Screen):
@@ -59,12 +60,12 @@ class LessonMapScreen(Screen):
             if lesson.number == current:
                 label.append("  ← next", style="cyan")
             label.append(f"   {state}" + (" · a run" if lesson.kind == "run" else ""), style="dim")
-            options.append(Option(label, id=f"lesson-{lesson.number}", disabled=state == LOCKED and not self.app.open_all))
+            options.append(Option(label, id=f"lesson-{lesson.number}", disabled=state == Status.LOCKED and not self.app.open_all))
         lessons = self.query_one(OptionList)
         highlighted = lessons.highlighted
         lessons.clear_options()
         lessons.add_options(options)
-        done = sum(s == PASSED for s in states.values())
+        done = sum(s == Status.PASSED for s in states.values())
         summary = f"{done} of {len(states)} lessons passed · workspace {course.workspace.root.name}"
         if course.settings.describe():
             summary += f"\ncourse: {course.settings.describe()}"
@@ -105,8 +106,9 @@ class LessonMapScreen(Screen):
         from tutor.app.screens.train import TrainScreen
 
         course = self.app.course
-        if not course.ready(12) and not self.app.open_all:
-            self.app.notify("Training uses your code from lessons 2-13: the train screen opens once lesson 12 passes.",
-                            severity="warning")
+        if not course.ready_for("pretrain") and not self.app.open_all:
+            needed = course.registry.run_lessons("pretrain")
+            self.app.notify(f"Training uses your code from lessons {', '.join(map(str, needed))}: the train screen "
+                            "opens once they pass.", severity="warning")
             return
         self.app.push_screen(TrainScreen())

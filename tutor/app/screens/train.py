@@ -23,11 +23,11 @@ from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Header, Label, ProgressBar, RichLog, Select
 
 from tutor.app.widgets.plots import LossPlot
-from tutor.engine.paths import python_command
+from tutor.core.locations import python_command
 
 PRESETS = ["tiny", "micro", "small", "gpt2-124m"]
 DEVICES = ["auto", "cpu", "cuda", "mps"]
-# The architectures of tutor.training.architectures (not imported: it is cheap, but the
+# The architectures of tutor.learner (not imported: it is cheap, but the
 # screen's module stays free of anything below the faces but the command line it builds).
 ARCHITECTURES = [("gpt", "gpt"), ("llama", "llama")]
 
@@ -98,12 +98,11 @@ class TrainScreen(Screen):
     def action_start(self) -> None:
         """Start a new run; when one is already saved, ask first: a new run replaces it."""
         from tutor.app.screens.dialogs import ConfirmScreen
-        from tutor.training.pretrain import run_dir
 
         if self.proc and self.proc.poll() is None:
             self.app.notify("A run is already going; stop it first.", severity="warning")
             return
-        if not (run_dir(self.app.course.workspace) / "checkpoint.safetensors").exists():
+        if not (self.app.course.workspace.run_checkpoint()).exists():
             self._launch(resume=False)
             return
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tutor.engine.status import Status
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -9,7 +11,7 @@ from textual.widgets import Collapsible, Static
 
 from tutor.engine.results import LessonResult
 
-MARKS = {"passed": ("✓", "green"), "failed": ("✗", "red"), "error": ("!", "red")}
+MARKS = {Status.PASSED: ("✓", "green"), Status.FAILED: ("✗", "red"), Status.ERROR: ("!", "red")}
 
 
 class CheckResults(VerticalScroll):
@@ -29,9 +31,9 @@ class CheckResults(VerticalScroll):
         summary = self.query_one("#results-summary", Static)
         if result.passed:
             summary.update(Text(f"✓ All {total} checks pass ({result.duration:.2f} s)", style="bold green"))
-        elif result.status == "error":
+        elif result.status == Status.ERROR:
             summary.update(Text(f"! The checks could not finish: {result.message}", style="bold red"))
-        elif result.status == "tampered":
+        elif result.status == Status.TAMPERED:
             summary.update(Text(f"⚠ {result.message}", style="bold red"))
         else:
             summary.update(Text(f"✗ {passed} of {total} checks pass ({result.duration:.2f} s)", style="bold red"))
@@ -44,7 +46,7 @@ class CheckResults(VerticalScroll):
             body = c.message if c.message != previous else "(the same as above)"
             previous = c.message
             widgets.append(Static(head, classes=f"check check-{c.status}"))
-            if body and c.status != "passed" or (c.status == "passed" and c.message):
+            if body and c.status != Status.PASSED or (c.status == Status.PASSED and c.message):
                 widgets.append(Static(Text(body), classes="check check-message"))
             if c.traceback:
                 widgets.append(Collapsible(Static(Text(c.traceback)), title="traceback", collapsed=True, classes="check"))

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tutor.engine.atomic import temporary_beside
+from tutor.core.atomic import temporary_beside
 
 FORMAT = "tutor-checkpoint-1"
 

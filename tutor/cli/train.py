@@ -1,8 +1,7 @@
-"""CLI commands for data, training and generation (registered on the app in tutor.cli)."""
+"""Commands for training and using the learner's model: pretrain, fine-tune, generate, chat."""
 
 from __future__ import annotations
 
-import json
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -10,218 +9,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from tutor.cli import USAGE, WorkspaceOpt, _course, _die, console, err
+from tutor.cli.common import (RunProgress, WorkspaceOpt, default_pretrained, die, ensure_lessons_pass, err,
+                              open_course, parse_sets, console)
 
-data_app = typer.Typer(help="Corpora and data sets: list, download, import.", no_args_is_help=True)
-train_app = typer.Typer(help="Train a GPT with your own code.", no_args_is_help=True)
-
-
-def parse_sets(pairs: list[str] | None) -> dict:
-    """--set key=value pairs, values read as JSON where they parse (numbers, true/false)."""
-    changes = {}
-    for pair in pairs or []:
-        key, sep, raw = pair.partition("=")
-        if not sep:
-            _die(f"--set takes key=value, got {pair!r}")
-        try:
-            changes[key.strip()] = json.loads(raw)
-        except ValueError:
-            changes[key.strip()] = raw
-    return changes
+app = typer.Typer(help="Train a GPT with your own code.", no_args_is_help=True)
 
 
-@data_app.command("list")
-def data_list() -> None:
-    """The corpora you have (the default one is built on first use)."""
-    from rich.table import Table
-
-    from tutor.data.corpus import DEFAULT, list_corpora
-
-    table = Table(box=None)
-    for col in ("name", "documents", "train chars", "held-out chars", "sha256", "source"):
-        table.add_column(col)
-    corpora = list_corpora()
-    for c in corpora:
-        table.add_row(c.name, f"{c.documents:,}", f"{c.train_chars:,}", f"{c.val_chars:,}", c.sha256[:12], c.source)
-    if not any(c.name == DEFAULT for c in corpora):
-        table.add_row(DEFAULT, "-", "-", "-", "-", "built from this machine's Python documentation on first use")
-    console.print(table)
-
-
-@data_app.command("download")
-def data_download(name: Annotated[str, typer.Argument(help="What to download (see `tutor data sources`).")]) -> None:
-    """Download a public data set, check its SHA-256, and make it a corpus."""
-    from tqdm import tqdm
-
-    from tutor.data.corpus import CorpusError
-    from tutor.data.download import SOURCES, DownloadError, fetch, install_download
-    from tutor.data.instructions import InstructionDataError
-    from tutor.data.sms import SmsDataError
-
-    if name not in SOURCES:
-        _die(f"unknown download {name!r}; known: {', '.join(SOURCES)}")
-    source = SOURCES[name]
-    with tqdm(total=source.size or None, unit="B", unit_scale=True, desc=name, file=sys.stderr) as bar:
-        def progress(done: int, total: int) -> None:
-            bar.total = total or None
-            bar.update(done - bar.n)
-
-        try:
-            path = fetch(source, progress=progress)
-        except DownloadError as exc:
-            bar.close()
-            _die(str(exc), code=1)
-    try:
-        console.print(install_download(source, path), soft_wrap=True)
-    except (SmsDataError, CorpusError, InstructionDataError) as exc:
-        _die(str(exc), code=1)
-
-
-@data_app.command("import")
-def data_import(path: Annotated[Path, typer.Argument(help="A workshop kit (from `tutor pack`), the UCI SMS Spam Collection zip or its label<TAB>text file, or instruction data (FILE.json: a list of {instruction, input, output}).")]) -> None:
-    """Import a workshop kit, the SMS Spam Collection or instruction data from a file (for a workshop without network)."""
-    from tutor.data.kit import KitError, is_kit, unpack
-    from tutor.data.sms import SmsDataError, import_file, label_counts, load, split
-
-    if path.suffix.lower() == ".json":
-        from tutor.data import instructions
-
-        try:
-            report = instructions.import_file(path)
-        except instructions.InstructionDataError as exc:
-            _die(str(exc), code=1)
-        console.print(report.summary(), soft_wrap=True)
-        console.print(instructions.describe(instructions.DATASET, instructions.load()), soft_wrap=True)
-        console.print("Fine-tune on it: tutor train instruct --data instructions", soft_wrap=True)
-        return
-
-    if is_kit(path):
-        try:
-            with console.status(f"Importing the kit {path}…"):
-                lines = unpack(path)
-        except KitError as exc:
-            _die(str(exc), code=1)
-        for line in lines:
-            console.print(f"✓ {line}", soft_wrap=True)
-        return
-    try:
-        report = import_file(path)
-    except SmsDataError as exc:
-        _die(str(exc), code=1)
-    console.print(report.summary(), soft_wrap=True)
-    parts = split(load())
-    sizes = ", ".join(f"{name} {len(rows):,} ({label_counts(rows)['spam']} spam)" for name, rows in parts.items())
-    console.print(f"Balanced splits (seed 123): {sizes}")
-
-
-def pack(
-    out: Annotated[Path, typer.Argument(help="The kit to write, e.g. workshop-kit.zip.")],
-    corpus: Annotated[Optional[list[Path]], typer.Option("--corpus", help="A UTF-8 text file to pretrain on (repeatable).")] = None,
-    checkpoint: Annotated[Optional[Path], typer.Option(help="A pretrained checkpoint for learners to start from ('last': this workspace's last pretraining run); packed without its optimizer state.")] = None,
-    settings: Annotated[Optional[Path], typer.Option(help="The workshop's course settings (a [course] table).")] = None,
-) -> None:
-    """Pack an offline workshop kit: this machine's data sets, plus text, a checkpoint and settings you name.
-
-    Learners run `tutor data import KIT.zip`: no network needed.
-    """
-    from tutor.data.kit import KitError
-    from tutor.data.kit import pack as write_kit
-    from tutor.engine.settings import SettingsError
-
-    if checkpoint is not None and str(checkpoint) == "last":
-        from tutor.training.pretrain import run_dir
-
-        checkpoint = run_dir(_course(None).workspace) / "checkpoint.safetensors"
-        if not checkpoint.is_file():
-            _die("this workspace has no pretraining run yet: tutor train pretrain (or give the checkpoint's path)", code=1)
-    try:
-        items = write_kit(out, corpora=corpus or [], checkpoint=checkpoint, settings=settings,
-                          log=lambda line: err.print(f"[dim]{line}[/dim]"))
-    except (KitError, SettingsError) as exc:
-        _die(str(exc), code=1)
-    for item in items:
-        console.print(f"✓ {item.kind:<10} {item.name}  {item.size:,} bytes  sha256 {item.sha256[:12]}…")
-    console.print(f"Kit written: {Path(out).resolve()} ({Path(out).stat().st_size:,} bytes). "
-                  f"On each machine: tutor data import {Path(out).name}", soft_wrap=True)
-
-
-@data_app.command("sources")
-def data_sources() -> None:
-    """What `tutor data download` can fetch."""
-    from tutor.data.download import SOURCES
-
-    for s in SOURCES.values():
-        size = f"{s.size:,} bytes" if s.size else "size not pinned"
-        pinned = f"sha256 of {s.member}" if s.member else "sha256"
-        console.print(f"[bold]{s.name}[/bold]  {s.description}; {s.licence}; {size}; {pinned} {s.sha256[:16]}…")
-
-
-def _ensure_lessons_pass(course, numbers, what: str = "training") -> None:
-    """Check the lessons whose code a run calls (an architecture's `lessons`); stop naming the
-    first one to finish when any fails."""
-    from tutor.engine.runner import CheckRunner
-
-    with console.status("Checking the lessons whose code the trainer uses…"), CheckRunner() as runner:
-        # Lessons a course leaves out hold the reference, so only the course's own are checked.
-        results = course.check(runner, [course.lesson(n) for n in numbers if course.settings.includes(n)])
-    failing = [r for r in results if not r.passed]
-    if failing:
-        names = ", ".join(f"{r.number} ({r.title})" for r in failing)
-        _die(f"{what} uses your code from lessons {', '.join(map(str, numbers))}; not passing yet: {names}. "
-             f"Run `tutor check {failing[0].number}` (or add --skip-checks).", code=1)
-
-
-class RunProgress:
-    """A trainer's events as JSON lines (--json), or as a tqdm bar with a line per milestone.
-
-    Each command says what its events mean: the opening line and bar length from
-    the start event, the bar's postfix for a step, a line for anything else.
-    """
-
-    def __init__(self, json_lines: bool, say, *, opening, total, postfix, note, steps=("step",), initial=lambda e: 0):
-        self.json_lines, self.say, self.bar = json_lines, say, None
-        self.opening, self.total, self.postfix, self.note, self.steps, self.initial = opening, total, postfix, note, steps, initial
-
-    def __call__(self, event: dict) -> None:
-        if self.json_lines:
-            print(json.dumps(event), flush=True)
-            return
-        kind = event["event"]
-        if kind == "start":
-            from tqdm import tqdm
-
-            self.say(self.opening(event))
-            self.bar = tqdm(total=self.total(event), initial=self.initial(event), unit="step", dynamic_ncols=True,
-                            file=sys.stderr)
-        elif self.bar is None:
-            return
-        elif kind in self.steps:
-            self.bar.update(1)
-            self.bar.set_postfix(**self.postfix(event))
-        elif kind in ("done", "interrupted"):
-            self.close()
-        elif line := self.note(event):
-            self.bar.write(line)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def _default_pretrained(course, say) -> Path:
-    """This workspace's last pretraining run, else the checkpoint a workshop kit brought."""
-    from tutor.data.kit import kit_checkpoint
-    from tutor.training.pretrain import run_dir
-
-    own = run_dir(course.workspace) / "checkpoint.safetensors"
-    shared = kit_checkpoint()
-    if own.is_file() or shared is None:
-        return own
-    say(f"No pretraining run in this workspace yet: using the workshop's checkpoint {shared}")
-    return shared
-
-
-@train_app.command("pretrain")
 def pretrain(
     preset: Annotated[str, typer.Option(help="micro, tiny (CPU, minutes), small, gpt2-124m (GPU).")] = "tiny",
     arch: Annotated[Optional[str], typer.Option(help="gpt (lessons 8-10) or llama (lessons 18-21); a resumed run keeps its own.")] = None,
@@ -234,42 +27,43 @@ def pretrain(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the last run from its checkpoint.")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Run folder (default: in the user data folder, per workspace).")] = None,
     json_lines: Annotated[bool, typer.Option("--json", help="Print events as JSON lines (for the app) instead of a progress bar.")] = False,
-    skip_checks: Annotated[bool, typer.Option("--skip-checks", help="Train without checking lessons 2-13 first.")] = False,
+    skip_checks: Annotated[bool, typer.Option("--skip-checks", help="Train without checking first the lessons whose code it calls.")] = False,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Pretrain a GPT (or, with --arch llama, your Llama-style model) built from your model/ code on a
     corpus; checkpoints let you --resume."""
     from tutor.data.corpus import CorpusError, file_corpus, load_corpus
-    from tutor.training.checkpoint import CheckpointError
-    from tutor.training.learner import LearnerCodeError
-    from tutor.training.architectures import ARCHITECTURES
+    from tutor.core.checkpoint import CheckpointError
+    from tutor.learner import LearnerCodeError
+    from tutor.learner import ARCHITECTURES
     from tutor.training.presets import PRESETS
-    from tutor.training.pretrain import Pretrainer, TrainingError, run_dir
+    from tutor.training.pretrain import Pretrainer, TrainingError
 
-    course = _course(workspace)
+    course = open_course(workspace)
     if preset not in PRESETS:
-        _die(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        die(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     if arch is not None and arch not in ARCHITECTURES:
-        _die(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+        die(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     changes = parse_sets(set_)
     if "arch" in changes:
-        _die("choose the architecture with --arch, not --set arch=...")
+        die("choose the architecture with --arch, not --set arch=...")
     try:
         settings = PRESETS[preset].override(max_steps=max_steps, arch=arch, **changes)
         if compile_:
             settings = settings.override(compile=True)
     except (ValueError, TypeError) as exc:
-        _die(str(exc))
+        die(str(exc))
     requested = {**changes, **({"max_steps": max_steps} if max_steps is not None else {}),
                  **({"arch": arch} if arch is not None else {})}
     if not skip_checks and not resume:
-        _ensure_lessons_pass(course, ARCHITECTURES[settings.arch].lessons, f"training a {settings.arch} model")
+        ensure_lessons_pass(course, course.registry.run_lessons("pretrain", settings.arch),
+                            f"training a {settings.arch} model")
     say = err.print if json_lines else console.print
     try:
         with console.status("Preparing the corpus…") if not json_lines else nullcontext():
             chosen = file_corpus(corpus) if corpus else load_corpus("pydoc")
     except CorpusError as exc:
-        _die(str(exc))
+        die(str(exc))
     say(f"Corpus {chosen.name}: {chosen.train_chars:,} characters to train on, {chosen.val_chars:,} held out")
     on_event = RunProgress(
         json_lines, say,
@@ -280,7 +74,7 @@ def pretrain(
         note=lambda e: (f"step {e['step']}: val loss {e['val_loss']:.3f} (perplexity {e['val_perplexity']:.1f})  {e['sample']!r}"
                         if e["event"] == "eval" else None))
 
-    trainer = Pretrainer(course.workspace, settings, chosen, out or run_dir(course.workspace), device=device,
+    trainer = Pretrainer(course.workspace, settings, chosen, out or course.workspace.run_dir(), device=device,
                          precision=precision, resume=resume, requested=requested, on_event=on_event, log=say)
     try:
         done = trainer.run()
@@ -289,12 +83,12 @@ def pretrain(
         raise typer.Exit(130) from None
     except (TrainingError, LearnerCodeError, CheckpointError, CorpusError) as exc:
         on_event.close()
-        _die(str(exc), code=1)
+        die(str(exc), code=1)
     say(f"Done: val loss {done['val_loss']:.3f} at step {done['step']}. Checkpoint: {done['checkpoint']}")
-    say(f"Try it: tutor generate --prompt \"The \"   ·   {_milestone_advice(preset, chosen.name, resume)}")
+    say(f"Try it: tutor generate --prompt \"The \"   ·   {milestone_advice(preset, chosen.name, resume)}")
 
 
-def _milestone_advice(preset: str, corpus: str, resume: bool) -> str:
+def milestone_advice(preset: str, corpus: str, resume: bool) -> str:
     """What lesson 14 will make of this run: it needs the default corpus and a preset that reaches it."""
     if corpus != "pydoc":
         return "lesson 14's milestone is measured on the default corpus: train without --corpus for it"
@@ -304,7 +98,6 @@ def _milestone_advice(preset: str, corpus: str, resume: bool) -> str:
     return "then: tutor check 14"
 
 
-@train_app.command("classify")
 def classify(
     from_: Annotated[Optional[Path], typer.Option("--from", help="Pretrained checkpoint (default: this workspace's last pretraining run, else one imported from a workshop kit).")] = None,
     data: Annotated[str, typer.Option(help="sms-spam (imported) or sms-demo (the synthetic practice set).")] = "sms-spam",
@@ -321,12 +114,12 @@ def classify(
 ) -> None:
     """Fine-tune your pretrained GPT into a spam classifier (your lessons 15-16 code)."""
     from tutor.data.sms import SmsDataError
-    from tutor.training.checkpoint import CheckpointError
+    from tutor.core.checkpoint import CheckpointError
     from tutor.training.classify import ClassifierTrainer, ClassifySettings
-    from tutor.training.learner import LearnerCodeError
-    from tutor.training.pretrain import TrainingError, run_dir
+    from tutor.learner import LearnerCodeError
+    from tutor.training.pretrain import TrainingError
 
-    course = _course(workspace)
+    course = open_course(workspace)
     settings = ClassifySettings(data=data, balanced=not full, epochs=epochs, trainable_blocks=trainable_blocks,
                                 adapt_steps=adapt, lr=lr, train_seed=seed)
     say = err.print if json_lines else console.print
@@ -340,21 +133,20 @@ def classify(
                         if e["event"] == "epoch" else None))
 
     if from_ is None:
-        from_ = run_dir(course.workspace) / "checkpoint.safetensors" if scratch else _default_pretrained(course, say)
+        from_ = course.workspace.run_checkpoint() if scratch else default_pretrained(course, say)
     trainer = ClassifierTrainer(course.workspace, settings, from_,
-                                out or run_dir(course.workspace, "classify"), from_scratch=scratch, on_event=on_event, log=say)
+                                out or course.workspace.run_dir("classify"), from_scratch=scratch, on_event=on_event, log=say)
     try:
         done = trainer.run()
     except (SmsDataError, CheckpointError, LearnerCodeError, TrainingError) as exc:
         on_event.close()
-        _die(str(exc), code=1)
+        die(str(exc), code=1)
     t = done["test"]
     say(f"Test accuracy {t['accuracy']:.1%} (spam precision {t['precision']:.1%}, recall {t['recall']:.1%}, F1 {t['f1']:.3f}); "
         f"best validation {done['val_accuracy']:.1%}. Checkpoint: {done['checkpoint']}")
     say("Talk to it: tutor chat   ·   then: tutor check 17")
 
 
-@train_app.command("instruct")
 def instruct(
     from_: Annotated[Optional[str], typer.Option("--from", help="Where to start: a checkpoint file, or pretrained-run (this workspace's last pretraining run, the default).")] = None,
     data: Annotated[str, typer.Option(help="instruct-demo (the practice set, offline) or instructions (imported or downloaded).")] = "instruct-demo",
@@ -372,20 +164,20 @@ def instruct(
 ) -> None:
     """Fine-tune your pretrained GPT to follow instructions (your lesson 22 code), then score its test answers."""
     from tutor.data.instructions import DATASET, DEMO, InstructionDataError
-    from tutor.training.checkpoint import CheckpointError
+    from tutor.core.checkpoint import CheckpointError
     from tutor.training.instruct import InstructSettings, InstructTrainer, task_table
-    from tutor.training.learner import LearnerCodeError
-    from tutor.training.pretrain import TrainingError, pick_device, run_dir
+    from tutor.learner import LearnerCodeError
+    from tutor.training.pretrain import TrainingError, pick_device
 
     if data not in (DEMO, DATASET):
-        _die(f"--data must be {DEMO} or {DATASET}, not {data!r}")
+        die(f"--data must be {DEMO} or {DATASET}, not {data!r}")
     if from_ == "gpt2":
-        _die("--from gpt2 is not available yet: loading OpenAI's GPT-2 weights comes with the part on real weights. "
+        die("--from gpt2 is not available yet: loading OpenAI's GPT-2 weights comes with the part on real weights. "
              "Start from your own pretrained run (the default).", code=1)
-    course = _course(workspace)
+    course = open_course(workspace)
     say = err.print if json_lines else console.print
     if from_ is None or from_ == "pretrained-run":
-        start = run_dir(course.workspace) / "checkpoint.safetensors" if scratch else _default_pretrained(course, say)
+        start = course.workspace.run_checkpoint() if scratch else default_pretrained(course, say)
     else:
         start = Path(from_)
     settings = InstructSettings(data=data, epochs=epochs, peak_lr=lr, min_lr=lr / 10, batch_size=batch_size,
@@ -401,7 +193,7 @@ def instruct(
                         f"Answering the {e['test']} test entries…" if e["event"] == "answering" else
                         f"Scoring {e['test']} answers…" if e["event"] == "judging" else None))
     try:
-        trainer = InstructTrainer(course.workspace, settings, start, out or run_dir(course.workspace, "instruct"),
+        trainer = InstructTrainer(course.workspace, settings, start, out or course.workspace.run_dir("instruct"),
                                   from_scratch=scratch, resume=resume, device=pick_device(device), on_event=on_event,
                                   log=say, judge_model=judge)
         done = trainer.run()
@@ -411,7 +203,7 @@ def instruct(
         raise typer.Exit(130) from None
     except (InstructionDataError, CheckpointError, LearnerCodeError, TrainingError) as exc:
         on_event.close()
-        _die(str(exc), code=1)
+        die(str(exc), code=1)
     on_event.close()
     say(f"Best held-out loss {done['val_loss']:.3f}. Checkpoint: {done['checkpoint']}")
     say(f"The test split's answers: {done['responses']}")
@@ -435,27 +227,26 @@ def chat(
     from rich.text import Text
 
     from tutor.chat import SpamChat
-    from tutor.training.checkpoint import CheckpointError
+    from tutor.core.checkpoint import CheckpointError
     from tutor.training.generation import load_for_generation
-    from tutor.training.learner import LearnerCodeError
-    from tutor.training.pretrain import run_dir
+    from tutor.learner import LearnerCodeError
 
     try:
         import readline  # noqa: F401 - arrow keys and history for input()
     except ImportError:  # pragma: no cover - Windows
         pass
-    course = _course(workspace)
+    course = open_course(workspace)
     if instruct_mode:
-        _instruct_chat(course, checkpoint)
+        instruct_chat(course, checkpoint)
         return
     try:
         with console.status("Loading your model…"):
             if generate_mode:
-                writer = load_for_generation(course.workspace, checkpoint or run_dir(course.workspace) / "checkpoint.safetensors")
+                writer = load_for_generation(course.workspace, checkpoint or course.workspace.run_checkpoint())
             else:
-                bot = SpamChat(course.workspace, checkpoint or run_dir(course.workspace, "classify") / "classifier.safetensors")
+                bot = SpamChat(course.workspace, checkpoint or course.workspace.run_checkpoint("classify"))
     except (CheckpointError, LearnerCodeError) as exc:
-        _die(f"{exc}", code=1)
+        die(f"{exc}", code=1)
     console.print("Type a message and press Enter; Ctrl-D leaves." if not generate_mode else "Type the start of a text; Ctrl-D leaves.")
     if not generate_mode and bot.caveat:
         console.print(bot.caveat, style="yellow", markup=False)
@@ -482,18 +273,17 @@ def chat(
         console.print(line)
 
 
-def _instruct_chat(course, checkpoint: Optional[Path]) -> None:
+def instruct_chat(course, checkpoint: Optional[Path]) -> None:
     """Instruction, optional input after ' || ', and the answer printed token by token."""
     from tutor.chat import InstructChat, split_instruction
-    from tutor.training.checkpoint import CheckpointError
-    from tutor.training.learner import LearnerCodeError
-    from tutor.training.pretrain import run_dir
+    from tutor.core.checkpoint import CheckpointError
+    from tutor.learner import LearnerCodeError
 
     try:
         with console.status("Loading your model…"):
-            bot = InstructChat(course.workspace, checkpoint or run_dir(course.workspace, "instruct") / "instruct.safetensors")
+            bot = InstructChat(course.workspace, checkpoint or course.workspace.run_checkpoint("instruct"))
     except (CheckpointError, LearnerCodeError) as exc:
-        _die(f"{exc}", code=1)
+        die(f"{exc}", code=1)
     console.print("Type an instruction and press Enter (an input may follow ' || ', as in: Sort these letters. || c a b); "
                   "Ctrl-D leaves.", soft_wrap=True)
     while True:
@@ -510,7 +300,7 @@ def _instruct_chat(course, checkpoint: Optional[Path]) -> None:
                 sys.stdout.write(piece)
                 sys.stdout.flush()
         except LearnerCodeError as exc:
-            _die(str(exc), code=1)
+            die(str(exc), code=1)
         sys.stdout.write("\n")
         sys.stdout.flush()
 
@@ -525,20 +315,17 @@ def generate(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Continue a prompt with your pretrained GPT (your GPTModel and your generate)."""
-    from tutor.training.checkpoint import CheckpointError
+    from tutor.core.checkpoint import CheckpointError
     from tutor.training.generation import load_for_generation
-    from tutor.training.learner import LearnerCodeError
+    from tutor.learner import LearnerCodeError
 
-    course = _course(workspace)
-    path = checkpoint or _default_pretrained(course, err.print)
+    course = open_course(workspace)
+    path = checkpoint or default_pretrained(course, err.print)
     if not path.exists():
-        _die(f"no checkpoint at {path}; train one with `tutor train pretrain` first", code=1)
+        die(f"no checkpoint at {path}; train one with `tutor train pretrain` first", code=1)
     try:
         writer = load_for_generation(course.workspace, path)
         text = writer.complete(prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, seed=seed)
     except (CheckpointError, LearnerCodeError) as exc:
-        _die(str(exc), code=1)
+        die(str(exc), code=1)
     console.print(prompt + text, markup=False, highlight=False)
-
-
-__all__ = ["data_app", "train_app", "generate", "USAGE"]
