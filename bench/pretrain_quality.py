@@ -108,7 +108,7 @@ def compare_decay(steps: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         ws = write_workspace(Path(tmp) / "ws", {"__init__.py": "", **solution_files()})
         for label, decay_all in (("every parameter (before)", True), ("2-D weights only (now)", False)):
-            pretrain.adamw = lambda model, s, decay_all_=False, _all=decay_all: make(model, s, decay_all=_all)
+            pretrain.adamw = lambda model, s, decay_all=False, _all=decay_all: make(model, s, decay_all=_all)
             run = Pretrainer(ws, settings, corpus, Path(tmp) / str(decay_all), device="cpu", precision="fp32",
                              log=lambda _: None)
             started = time.monotonic()

@@ -159,6 +159,7 @@ async def start_micro_run(pilot, extra_args: list[str]):
     return screen
 
 
+@pytest.mark.slow  # a training run
 async def test_train_screen_runs_a_micro_config_to_the_end(make_workspace, runner, tutor_home):
     ws = make_workspace()
     app = TutorApp(ws.root, runner=runner, open_all=True)
@@ -226,6 +227,7 @@ async def test_train_screen_architecture_choice_goes_to_a_new_run_not_a_resume(m
     assert "--resume" in resumed and "--arch" not in resumed  # the run keeps its own architecture
 
 
+@pytest.mark.slow  # a training run
 async def test_train_screen_stop_saves_and_resume_finishes(make_workspace, runner, tutor_home):
     from tutor.core import checkpoint as ckpt
 
@@ -247,6 +249,7 @@ async def test_train_screen_stop_saves_and_resume_finishes(make_workspace, runne
     assert ckpt.load(ws.run_checkpoint()).step == stopped_at + 10
 
 
+@pytest.mark.slow  # a training run
 async def test_chat_screen_classifies_and_completes(make_workspace, runner, tutor_home):
     from tutor.app.screens.chat import ChatScreen
 
@@ -283,6 +286,7 @@ async def test_chat_screen_without_a_classifier_says_what_to_do(make_workspace, 
         assert "tutor train classify" in "".join("".join(s.text for s in line) for line in log.lines)
 
 
+@pytest.mark.slow  # a training run
 async def test_killed_training_process_is_explained(make_workspace, runner, tutor_home):
     import signal
 

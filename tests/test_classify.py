@@ -13,6 +13,8 @@ from tutor.engine.lessons import load_registry
 from tutor.engine.stubs import solution_files
 from tutor.engine.workspace import Workspace, write_workspace
 
+pytestmark = pytest.mark.slow  # training runs
+
 LESSON_17 = load_registry().get(17)
 
 

@@ -7,6 +7,8 @@ import pytest
 from tutor.engine.demo import demo_path, run_demo
 from tutor.engine.lessons import load_registry
 
+pytestmark = pytest.mark.slow  # every lesson's demo
+
 WITH_DEMO = [l for l in load_registry().lessons if demo_path(l)]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import csv
 import json
 import time
@@ -12,6 +14,8 @@ from tutor.cli import app
 from tutor.engine.lessons import load_registry
 from tutor.engine.stubs import generate_stubs, solution_files
 from tutor.engine.workspace import write_workspace
+
+pytestmark = pytest.mark.slow  # grading a class
 
 CODE_LESSONS = sum(lesson.kind == "code" for lesson in load_registry().lessons)  # run milestones are not run in grading
 

@@ -16,6 +16,8 @@ from tutor.engine.lessons import load_registry
 from tutor.engine.stubs import solution_files
 from tutor.engine.workspace import write_workspace
 
+pytestmark = pytest.mark.slow  # training runs
+
 LESSON_23 = load_registry().get(23)
 # A micro GPT with room for the prompt format, and a short fine-tuning: seconds, not minutes.
 PRETRAIN = ["train", "pretrain", "--preset", "micro", "--set", "context_length=96", "--skip-checks", "--json"]

@@ -9,6 +9,8 @@ from tests.mutants import all_mutants
 from tutor.engine.lessons import load_registry
 from tutor.engine.stubs import solution_files
 
+pytestmark = pytest.mark.slow  # every lesson's checks on the reference and on each mutant
+
 REGISTRY = load_registry()
 CODE_LESSONS = [l for l in REGISTRY.lessons if l.kind == "code"]
 MUTANTS = all_mutants()

@@ -15,6 +15,8 @@ from tests.helpers import MICRO, tutor
 from tutor.engine.lessons import load_registry
 from tutor.core import checkpoint as ckpt
 
+pytestmark = pytest.mark.slow  # training runs
+
 
 
 @pytest.fixture

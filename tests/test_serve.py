@@ -16,6 +16,8 @@ import pytest
 
 from tests.helpers import run
 
+pytestmark = pytest.mark.slow  # the app in Chromium
+
 CHROMIUM = next((p for p in (os.environ.get("TUTOR_CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser"),
                              "/usr/bin/chromium") if p and Path(p).is_file()), None)
 ANSI = re.compile(r"\x1b(\[[0-9;?$]*[A-Za-z~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][A-Z0-9])")

@@ -14,6 +14,8 @@ from tutor.core.atomic import clean_stale_temporaries
 from tutor.core.locations import child_pythonpath
 from tutor.training.pretrain import TrainingError, run_lock
 
+pytestmark = pytest.mark.slow  # runs and caches raced against each other
+
 
 def _python(code: str, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)],

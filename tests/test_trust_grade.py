@@ -26,6 +26,8 @@ from tutor.core.locations import python_command
 from tutor.engine.stubs import generate_stubs, solution_files
 from tutor.engine.workspace import write_workspace
 
+pytestmark = pytest.mark.slow  # grading a class of hostile submissions
+
 needs_bwrap = pytest.mark.skipif(not bwrap_works(), reason="bubblewrap is not installed or cannot run here")
 
 

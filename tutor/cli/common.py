@@ -109,10 +109,8 @@ def default_pretrained(course, say) -> Path:
     from tutor.core.locations import pretrained_checkpoint
 
     found, where = pretrained_checkpoint(course.workspace.key)
-    if found is None:
-        return course.workspace.run_checkpoint()
-    if where != "your run":
-        say(f"No pretraining run in this workspace yet: using {where}'s checkpoint {found}")
+    if where == "the workshop kit":
+        say(f"No pretraining run in this workspace yet: using the workshop's checkpoint {found}")
     return found
 
 

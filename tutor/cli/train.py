@@ -242,7 +242,7 @@ def chat(
     try:
         with console.status("Loading your model…"):
             if generate_mode:
-                writer = load_for_generation(course.workspace, checkpoint or course.workspace.run_checkpoint())
+                writer = load_for_generation(course.workspace, checkpoint or default_pretrained(course, err.print))
             else:
                 bot = SpamChat(course.workspace, checkpoint or course.workspace.run_checkpoint("classify"))
     except (CheckpointError, LearnerCodeError) as exc:

@@ -131,15 +131,15 @@ def kit_checkpoint() -> Path | None:
     return found[-1] if found else None
 
 
-def pretrained_checkpoint(key: str) -> tuple[Path | None, str]:
-    """The pretrained checkpoint that generation, chat and fine-tuning start from: the
-    workspace's own run, else one a workshop kit installed; with where it came from
-    ("your run", "the workshop kit") or (None, "") when there is none."""
+def pretrained_checkpoint(key: str) -> tuple[Path, str]:
+    """The pretrained checkpoint that generation, chat and fine-tuning start from, and where
+    it came from: the workspace's own run ("your run"), else one a workshop kit installed
+    ("the workshop kit"); when there is neither, the path the own run will have and ""."""
     own = run_checkpoint_path(key, "pretrain")
     if own.exists():
         return own, "your run"
     kit = kit_checkpoint()
-    return (kit, "the workshop kit") if kit is not None else (None, "")
+    return (kit, "the workshop kit") if kit is not None else (own, "")
 
 
 def safe_name(name: str) -> bool:

@@ -139,9 +139,10 @@ class ChatScreen(Screen):
             key = "complete" if generate_mode else "classify"
             if key not in self._bots:
                 if generate_mode:
+                    from tutor.core.locations import pretrained_checkpoint
                     from tutor.training.generation import load_for_generation
 
-                    self._bots[key] = load_for_generation(workspace, workspace.run_checkpoint())
+                    self._bots[key] = load_for_generation(workspace, pretrained_checkpoint(workspace.key)[0])
                 else:
                     from tutor.chat import SpamChat
 
