@@ -235,6 +235,11 @@ def pretrain(
     out: Annotated[Optional[Path], typer.Option(help="Run folder (default: in the user data folder, per workspace).")] = None,
     json_lines: Annotated[bool, typer.Option("--json", help="Print events as JSON lines (for the app) instead of a progress bar.")] = False,
     skip_checks: Annotated[bool, typer.Option("--skip-checks", help="Train without checking lessons 2-13 first.")] = False,
+    nproc: Annotated[int, typer.Option(help="Processes on this machine (one per GPU, or CPU processes): DistributedDataParallel through torch.distributed.run.", min=1)] = 1,
+    nnodes: Annotated[int, typer.Option(help="Machines taking part (run the same command on each, with its --node-rank).", min=1)] = 1,
+    node_rank: Annotated[int, typer.Option(help="This machine's number, 0 to nnodes-1; 0 writes the checkpoints.", min=0)] = 0,
+    master_addr: Annotated[str, typer.Option(help="Address of machine 0, which every machine can reach.")] = "127.0.0.1",
+    master_port: Annotated[Optional[int], typer.Option(help="A free port on machine 0 (default: any free port; give one with --nnodes > 1).")] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Pretrain a GPT (or, with --arch llama, your Llama-style model) built from your model/ code on a
@@ -283,7 +288,12 @@ def pretrain(
     trainer = Pretrainer(course.workspace, settings, chosen, out or run_dir(course.workspace), device=device,
                          precision=precision, resume=resume, requested=requested, on_event=on_event, log=say)
     try:
-        done = trainer.run()
+        if nproc * nnodes == 1:
+            done = trainer.run()
+        else:
+            from tutor.training.distributed import Launch, run_parallel
+
+            done = run_parallel(trainer, Launch(nproc, nnodes, node_rank, master_addr, master_port))
     except KeyboardInterrupt:
         err.print("\nStopped. The checkpoint is saved; continue with: tutor train pretrain --resume")
         raise typer.Exit(130) from None
