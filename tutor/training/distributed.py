@@ -165,23 +165,22 @@ def run_parallel(trainer: Any, launch: Launch) -> dict[str, Any]:
         env = {**os.environ, "PYTHONPATH": child_pythonpath(), "OMP_NUM_THREADS": str(threads),
                "PYTHONUNBUFFERED": "1"}
         command = launcher_command(launch, python_command("tutor.training.distributed", spec_path))
-        stderr = tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace")
+        relay = _Relay(trainer)
         try:
-            proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, env=env, text=True,
-                                    errors="replace")
-            relay = _Relay(trainer)
-            try:
-                assert proc.stdout is not None
-                for line in proc.stdout:
-                    relay.line(line)
-                code = proc.wait()
-            except KeyboardInterrupt:
-                _stop(proc)
-                raise
-            stderr.seek(0)
-            failure = stderr.read()
+            with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as stderr:
+                proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, env=env, text=True,
+                                        errors="replace")
+                try:
+                    assert proc.stdout is not None
+                    for line in proc.stdout:
+                        relay.line(line)
+                    code = proc.wait()
+                except KeyboardInterrupt:
+                    _stop(proc)
+                    raise
+                stderr.seek(0)
+                failure = stderr.read()
         finally:
-            stderr.close()
             os.unlink(spec_path)
     if code == 0:
         return relay.done or {"event": "done", "step": None, "val_loss": float("nan"), "checkpoint": str(trainer.checkpoint_path)}
