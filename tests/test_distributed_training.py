@@ -1,5 +1,5 @@
 """Training on several processes (tutor train pretrain --nproc): DistributedDataParallel through
-torch.distributed.run, on CPU processes (gloo). Slow: every run starts its processes afresh."""
+torch.distributed.run, on CPU processes (gloo). The runs are marked slow: each starts its processes afresh."""
 
 from __future__ import annotations
 
@@ -14,8 +14,6 @@ from pathlib import Path
 import pytest
 
 from tutor.training import checkpoint as ckpt
-
-pytestmark = pytest.mark.slow
 
 MICRO = ["train", "pretrain", "--preset", "micro", "--set", "eval_every=10", "--skip-checks", "--json",
          "--device", "cpu"]
@@ -44,6 +42,7 @@ def close(a: list[tuple[int, float]], b: list[tuple[int, float]]) -> bool:
     return [s for s, _ in a] == [s for s, _ in b] and all(abs(x - y) <= TOLERANCE for (_, x), (_, y) in zip(a, b))
 
 
+@pytest.mark.slow
 def test_two_processes_follow_the_loss_curve_of_one(solved, tmp_path):
     ws, env = solved
     one = tutor(*MICRO, "--out", tmp_path / "one", cwd=ws.root, env=env)
@@ -57,6 +56,7 @@ def test_two_processes_follow_the_loss_curve_of_one(solved, tmp_path):
     assert ckpt.load(tmp_path / "two" / "checkpoint.safetensors").step == 40
 
 
+@pytest.mark.slow
 def test_ctrl_c_then_resume_a_two_process_run_with_one_process(solved, tmp_path):
     """Ctrl-C reaches every process (one process group); the run resumes with another --nproc
     and follows the curve of a run that never stopped: the data order does not depend on N."""
@@ -117,6 +117,7 @@ def _alive(pid: int) -> bool:
     return state[state.rfind(b")") + 2:].split()[0] != b"Z"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the rank's process through /proc")
 def test_a_killed_rank_stops_the_run_and_leaves_the_checkpoint_intact(solved, tmp_path):
     ws, env = solved
@@ -144,3 +145,63 @@ def test_a_killed_rank_stops_the_run_and_leaves_the_checkpoint_intact(solved, tm
     assert ckpt.load(tmp_path / "run" / "checkpoint.safetensors").step == saved
     assert not [pid for pid in everything if _alive(pid)], "processes left behind"
     assert stopped < 60
+
+
+SUMMARY = """[rank0]: RuntimeError: Connection closed by peer
+Root Cause (first observed failure):
+[0]:
+  time      : 2026-12-01_10:40:00
+  host      : box
+  rank      : 1 (local_rank: 1)
+  exitcode  : -9 (pid: 4242)
+  error_file: <N/A>
+  traceback : Signal 9 (SIGKILL) received by PID 4242
+"""
+
+
+class _Trainer:
+    out = Path("/runs/x")
+
+    def on_event(self, event):
+        pass
+
+    def log(self, text):
+        pass
+
+
+def test_the_failure_names_the_rank_that_died_not_the_one_that_lost_it():
+    from tutor.training.distributed import _Relay, explain_failure, failed_ranks
+
+    assert failed_ranks(SUMMARY) == {1: -9}
+    relay = _Relay(_Trainer())
+    relay.line('{"tutor-rank": "error", "rank": 0, "message": "training stopped: Connection closed by peer"}\n')
+    relay.line('{"tutor-rank": "event", "rank": 0, "event": {"event": "checkpoint", "step": 30}}\n')
+    message = explain_failure(1, SUMMARY, relay, _Trainer())
+    assert "rank 1 was killed (SIGKILL)" in message and "last checkpoint (step 30)" in message
+    relay.errors[1] = "LearnerCodeError: your train_step raised ValueError"
+    assert "rank 1 stopped: LearnerCodeError" in explain_failure(1, SUMMARY, relay, _Trainer())
+
+
+def test_a_placement_that_cannot_work_is_refused_and_too_many_processes_warn():
+    from tutor.training.distributed import Launch, check_launch
+    from tutor.training.pretrain import TrainingError
+
+    with pytest.raises(TrainingError, match="cannot be split into 3 equal parts"):
+        check_launch(Launch(nproc=3), 8, "cpu", print)
+    with pytest.raises(TrainingError, match="--node-rank"):
+        check_launch(Launch(nproc=1, nnodes=2, node_rank=2), 8, "cpu", print)
+    said = []
+    many = 2 * (os.cpu_count() or 1)
+    assert check_launch(Launch(nproc=many), 8 * many, "cpu", said.append) == "cpu"
+    assert said and "share the cores" in said[0]
+
+
+def test_the_launcher_runs_torch_distributed_run_without_the_current_folder():
+    from tutor.training.distributed import Launch, launcher_command
+
+    command = launcher_command(Launch(nproc=2, nnodes=2, node_rank=1, master_addr="10.0.0.1", master_port=29500),
+                               ["python", "rank.py"])
+    assert "del sys.path[0]" in command[2] and "torch.distributed.run" in command[2]
+    assert {"--nproc-per-node=2", "--nnodes=2", "--node-rank=1", "--master-addr=10.0.0.1", "--master-port=29500",
+            "--no-python"} <= set(command)
+    assert command[-2:] == ["python", "rank.py"]
