@@ -34,7 +34,7 @@ from tutor.checks import assert_close, check, fail, learner, show
 WORLD = 2
 HANG_SECONDS = 5.0  # gloo's timeout for one collective, in each rank
 STRAGGLER_SECONDS = HANG_SECONDS + 3.0  # how long the check waits for a rank once another has answered
-START_SECONDS = 20.0  # the whole wait for the first answer (joining the group included)
+START_SECONDS = 15.0  # the whole wait for the first answer (joining the group included)
 VOCAB, WIDTH = 11, 6
 LR, CLIP = 0.01, 0.05  # a clip this small acts on every step, so where it happens shows
 

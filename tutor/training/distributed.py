@@ -109,7 +109,13 @@ def launcher_command(launch: Launch, rank_command: list[str]) -> list[str]:
     """`torch.distributed.run` with these placements, running rank_command in each process.
     The launcher is started without the current folder on sys.path, as python_command does."""
     port = launch.master_port or free_port()
-    boot = "import sys; del sys.path[0]; from torch.distributed.run import main; main()"
+    # On Linux the launcher asks for a SIGTERM when this process dies, killed or not; it passes it on
+    # to every rank, so none trains on with nobody watching.
+    boot = ("import sys; del sys.path[0]\n"
+            "if sys.platform.startswith('linux'):\n"
+            "    import ctypes, signal\n"
+            "    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG\n"
+            "from torch.distributed.run import main; main()")
     return [sys.executable, "-c", boot, f"--nproc-per-node={launch.nproc}", f"--nnodes={launch.nnodes}",
             f"--node-rank={launch.node_rank}", f"--master-addr={launch.master_addr}", f"--master-port={port}",
             "--max-restarts=0", "--monitor-interval=0.5", "--no-python", *rank_command]
