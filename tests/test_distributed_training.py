@@ -201,7 +201,7 @@ def test_the_launcher_runs_torch_distributed_run_without_the_current_folder():
 
     command = launcher_command(Launch(nproc=2, nnodes=2, node_rank=1, master_addr="10.0.0.1", master_port=29500),
                                ["python", "rank.py"])
-    assert "del sys.path[0]" in command[2] and "torch.distributed.run" in command[2]
+    assert "del sys.path[0]" in command[2] and "torch.distributed.run" in command[2] and "PDEATHSIG" in command[2]
     assert {"--nproc-per-node=2", "--nnodes=2", "--node-rank=1", "--master-addr=10.0.0.1", "--master-port=29500",
             "--no-python"} <= set(command)
     assert command[-2:] == ["python", "rank.py"]
