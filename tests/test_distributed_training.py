@@ -205,3 +205,18 @@ def test_the_launcher_runs_torch_distributed_run_without_the_current_folder():
     assert {"--nproc-per-node=2", "--nnodes=2", "--node-rank=1", "--master-addr=10.0.0.1", "--master-port=29500",
             "--no-python"} <= set(command)
     assert command[-2:] == ["python", "rank.py"]
+
+
+@pytest.mark.slow
+def test_classify_on_two_processes_trains_the_classifier_of_one(solved, tmp_path):
+    ws, env = solved
+    tutor(*MICRO, "--out", tmp_path / "pretrained", cwd=ws.root, env=env)
+    base = ["train", "classify", "--from", tmp_path / "pretrained" / "checkpoint.safetensors", "--data", "sms-demo",
+            "--epochs", "1", "--json"]
+    one = tutor(*base, "--out", tmp_path / "one", cwd=ws.root, env=env)
+    two = tutor(*base, "--out", tmp_path / "two", "--nproc", "2", cwd=ws.root, env=env)
+    assert close(steps(two.stdout), steps(one.stdout)) and len(steps(one.stdout)) > 10
+    last = [json.loads(line) for line in (one.stdout, two.stdout) for line in [line.splitlines()[-1]]]
+    assert last[0]["event"] == last[1]["event"] == "done"
+    assert abs(last[0]["test"]["accuracy"] - last[1]["test"]["accuracy"]) < 0.02
+    assert ckpt.load(tmp_path / "two" / "classifier.safetensors").header["classify"]["data"] == "sms-demo"

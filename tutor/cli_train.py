@@ -327,6 +327,7 @@ def classify(
     seed: Annotated[Optional[int], typer.Option(help="Seed for the new head's weights and the batch order; the split stays the same. Try a few to see how much a result owes to chance.")] = None,
     json_lines: Annotated[bool, typer.Option("--json", help="Print events as JSON lines.")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Run folder (default: in the user data folder, per workspace).")] = None,
+    nproc: Annotated[int, typer.Option(help="CPU processes: DistributedDataParallel through torch.distributed.run, each its rows of every batch.", min=1)] = 1,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Fine-tune your pretrained GPT into a spam classifier (your lessons 15-16 code)."""
@@ -354,7 +355,12 @@ def classify(
     trainer = ClassifierTrainer(course.workspace, settings, from_,
                                 out or run_dir(course.workspace, "classify"), from_scratch=scratch, on_event=on_event, log=say)
     try:
-        done = trainer.run()
+        if nproc == 1:
+            done = trainer.run()
+        else:
+            from tutor.training.distributed import Launch, run_parallel
+
+            done = run_parallel(trainer, Launch(nproc))
     except (SmsDataError, CheckpointError, LearnerCodeError, TrainingError) as exc:
         on_event.close()
         _die(str(exc), code=1)

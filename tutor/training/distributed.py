@@ -147,20 +147,28 @@ def check_launch(launch: Launch, batch_size: int, device: str, say: Any) -> str:
 
 
 def _spec(trainer: Any, device: str) -> dict[str, Any]:
-    return {"workspace": str(trainer.workspace.root), "settings": trainer.settings.to_dict(),
-            "corpus": asdict(trainer.corpus), "out": str(trainer.out), "device": device,
-            "precision": trainer.precision, "resume": trainer.resume, "requested": trainer.requested}
+    """What every rank needs to build the same trainer: a Pretrainer or a ClassifierTrainer."""
+    from tutor.training.pretrain import Pretrainer
+
+    if isinstance(trainer, Pretrainer):
+        return {"kind": "pretrain", "workspace": str(trainer.workspace.root), "settings": trainer.settings.to_dict(),
+                "corpus": asdict(trainer.corpus), "out": str(trainer.out), "device": device,
+                "precision": trainer.precision, "resume": trainer.resume, "requested": trainer.requested}
+    return {"kind": "classify", "workspace": str(trainer.workspace.root), "settings": asdict(trainer.settings),
+            "pretrained": None if trainer.pretrained is None else str(trainer.pretrained), "out": str(trainer.out),
+            "from_scratch": trainer.from_scratch, "device": "cpu"}
 
 
 def run_parallel(trainer: Any, launch: Launch) -> dict[str, Any]:
-    """Train what `trainer` describes on launch.world_size processes; rank 0's events reach
+    """Train what `trainer` (a Pretrainer or a ClassifierTrainer) describes on launch.world_size
+    processes; rank 0's events reach
     trainer.on_event and its lines trainer.log, as in one process. Returns the "done" event
     (on a machine without rank 0: an empty one)."""
     from tutor.engine.atomic import clean_stale_temporaries
     from tutor.engine.paths import child_pythonpath, python_command
     from tutor.training.pretrain import TrainingError, run_lock
 
-    device = check_launch(launch, trainer.settings.batch_size, trainer.device, trainer.log)
+    device = check_launch(launch, trainer.settings.batch_size, getattr(trainer, "device", "cpu"), trainer.log)
     trainer.out.mkdir(parents=True, exist_ok=True)
     with run_lock(trainer.out):
         clean_stale_temporaries(trainer.out)
@@ -302,6 +310,7 @@ def rank_main(spec_path: str) -> int:
     import torch.distributed as dist
 
     from tutor.data.corpus import Corpus, CorpusError
+    from tutor.data.sms import SmsDataError
     from tutor.engine.workspace import Workspace
     from tutor.training.checkpoint import CheckpointError
     from tutor.training.learner import LearnerCodeError
@@ -319,18 +328,27 @@ def rank_main(spec_path: str) -> int:
             torch.cuda.set_device(local)
         dist.init_process_group("nccl" if device == "cuda" else "gloo")
         main = rank == 0
-        trainer = Pretrainer(
-            Workspace(Path(spec["workspace"])), Settings(**spec["settings"]), Corpus(**spec["corpus"]),
-            Path(spec["out"]), device=device, precision=spec["precision"], resume=spec["resume"],
-            requested=spec["requested"],
-            on_event=(lambda e: _send({PROTOCOL: "event", "rank": rank, "event": e})) if main else (lambda e: None),
-            log=(lambda text: _send({PROTOCOL: "log", "rank": rank, "text": str(text)})) if main else (lambda t: None),
-            parallel=Group(rank, world, local, device))
+        common = {
+            "on_event": (lambda e: _send({PROTOCOL: "event", "rank": rank, "event": e})) if main else (lambda e: None),
+            "log": (lambda text: _send({PROTOCOL: "log", "rank": rank, "text": str(text)})) if main else (lambda t: None),
+            "parallel": Group(rank, world, local, device)}
+        if spec.get("kind") == "classify":
+            from tutor.training.classify import ClassifierTrainer, ClassifySettings
+
+            trainer = ClassifierTrainer(
+                Workspace(Path(spec["workspace"])), ClassifySettings(**spec["settings"]),
+                None if spec["pretrained"] is None else Path(spec["pretrained"]), Path(spec["out"]),
+                from_scratch=spec["from_scratch"], **common)
+        else:
+            trainer = Pretrainer(
+                Workspace(Path(spec["workspace"])), Settings(**spec["settings"]), Corpus(**spec["corpus"]),
+                Path(spec["out"]), device=device, precision=spec["precision"], resume=spec["resume"],
+                requested=spec["requested"], **common)
         trainer._run()  # the launching process holds the run folder's lock
         code = 0
     except KeyboardInterrupt:
         code = 130
-    except (TrainingError, LearnerCodeError, CheckpointError, CorpusError) as exc:
+    except (TrainingError, LearnerCodeError, CheckpointError, CorpusError, SmsDataError) as exc:
         _send({PROTOCOL: "error", "rank": rank, "message": str(exc)})
     except Exception as exc:  # noqa: BLE001 - reported to the launching process, which names the rank
         _send({PROTOCOL: "error", "rank": rank, "message": f"{type(exc).__name__}: {exc}"[:2000]})
