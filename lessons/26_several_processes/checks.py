@@ -244,6 +244,9 @@ def _interpret(raw: list[bytes | None], ended: list[bool], waited: float, what: 
     for rank, message in enumerate(messages):
         if message and "missing" in message:
             fail(f"Not implemented yet: {str(message['missing'])[:300]}. Write it in model/distributed.py.")
+    for rank, message in enumerate(messages):  # an error of the learner's own comes first: the others waited on it
+        if message and "error" in message and not _is_collective_timeout(message):
+            fail(f"Rank {rank} raised an error in {what}: {str(message['error'])[:900]}")
     stuck = [rank for rank, m in enumerate(messages) if m is None or _is_collective_timeout(m)]
     died = [rank for rank in range(WORLD) if ended[rank]]
     if died and stuck:
@@ -251,10 +254,21 @@ def _interpret(raw: list[bytes | None], ended: list[bool], waited: float, what: 
         fail(f"Collective mismatch: {who} ended in {what} without an answer (gloo found data of another size "
              f"than it expected), and the other ranks lost it while waiting. {ADVICE}")
     if stuck:
+        def names(ranks: list[int]) -> str:
+            return " and ".join(f"rank {r}" for r in ranks)
+
+        silent = [r for r in stuck if messages[r] is None]
+        timed = [r for r in stuck if messages[r] is not None]
         done = [rank for rank in range(WORLD) if rank not in stuck]
-        who = " and ".join(f"rank {r}" for r in stuck)
-        lead = (f"{', '.join(f'rank {r}' for r in done)} came back from {what}, but {who} was still waiting in it "
-                f"after {HANG_SECONDS:g} s" if done else f"no rank came back from {what} within {waited:.0f} s")
+        if done:
+            lead = f"{names(done)} came back from {what}, but {names(stuck)} was still waiting in it after {HANG_SECONDS:g} s"
+        elif timed and silent:
+            lead = (f"{names(timed)} gave up after waiting {HANG_SECONDS:g} s at a collective in {what} that "
+                    f"{names(silent)} never reached ({names(silent)} never came back: stuck elsewhere, or an endless loop)")
+        elif timed:
+            lead = f"every rank gave up after waiting {HANG_SECONDS:g} s at a collective in {what}: they waited at different ones"
+        else:
+            lead = f"no rank came back from {what} within {waited:.0f} s"
         fail(f"Hang: {lead}. {ADVICE}")
     for rank, message in enumerate(messages):
         if message is None:
