@@ -28,6 +28,11 @@ def pretrain(
     out: Annotated[Optional[Path], typer.Option(help="Run folder (default: in the user data folder, per workspace).")] = None,
     json_lines: Annotated[bool, typer.Option("--json", help="Print events as JSON lines (for the app) instead of a progress bar.")] = False,
     skip_checks: Annotated[bool, typer.Option("--skip-checks", help="Train without checking first the lessons whose code it calls.")] = False,
+    nproc: Annotated[int, typer.Option(help="Processes on this machine (one per GPU, or CPU processes): DistributedDataParallel through torch.distributed.run.", min=1)] = 1,
+    nnodes: Annotated[int, typer.Option(help="Machines taking part (run the same command on each, with its --node-rank).", min=1)] = 1,
+    node_rank: Annotated[int, typer.Option(help="This machine's number, 0 to nnodes-1; 0 writes the checkpoints.", min=0)] = 0,
+    master_addr: Annotated[str, typer.Option(help="Address of machine 0, which every machine can reach.")] = "127.0.0.1",
+    master_port: Annotated[Optional[int], typer.Option(help="A free port on machine 0 (default: any free port; give one with --nnodes > 1).")] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Pretrain a GPT (or, with --arch llama, your Llama-style model) built from your model/ code on a
@@ -77,7 +82,12 @@ def pretrain(
     trainer = Pretrainer(course.workspace, settings, chosen, out or course.workspace.run_dir(), device=device,
                          precision=precision, resume=resume, requested=requested, on_event=on_event, log=say)
     try:
-        done = trainer.run()
+        if nproc * nnodes == 1:
+            done = trainer.run()
+        else:
+            from tutor.training.distributed import Launch, run_parallel
+
+            done = run_parallel(trainer, Launch(nproc, nnodes, node_rank, master_addr, master_port))
     except KeyboardInterrupt:
         err.print("\nStopped. The checkpoint is saved; continue with: tutor train pretrain --resume")
         raise typer.Exit(130) from None
@@ -110,6 +120,7 @@ def classify(
     seed: Annotated[Optional[int], typer.Option(help="Seed for the new head's weights and the batch order; the split stays the same. Try a few to see how much a result owes to chance.")] = None,
     json_lines: Annotated[bool, typer.Option("--json", help="Print events as JSON lines.")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Run folder (default: in the user data folder, per workspace).")] = None,
+    nproc: Annotated[int, typer.Option(help="CPU processes: DistributedDataParallel through torch.distributed.run, each its rows of every batch.", min=1)] = 1,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Fine-tune your pretrained GPT into a spam classifier (your lessons 15-16 code)."""
@@ -137,7 +148,12 @@ def classify(
     trainer = ClassifierTrainer(course.workspace, settings, from_,
                                 out or course.workspace.run_dir("classify"), from_scratch=scratch, on_event=on_event, log=say)
     try:
-        done = trainer.run()
+        if nproc == 1:
+            done = trainer.run()
+        else:
+            from tutor.training.distributed import Launch, run_parallel
+
+            done = run_parallel(trainer, Launch(nproc))
     except (SmsDataError, CheckpointError, LearnerCodeError, TrainingError) as exc:
         on_event.close()
         die(str(exc), code=1)

@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from tutor.data import sms
 from tutor.engine.workspace import Workspace
@@ -92,6 +93,13 @@ class ClassifierTrainer:
     from_scratch: bool = False  # random weights with the pretrained run's tokenizer and shape, to compare
     on_event: Callable[[Event], None] = lambda event: None
     log: Callable[[str], None] = print
+    # One process of several (tutor.training.distributed.Group): its rows of every batch, the
+    # model in DistributedDataParallel; only rank 0 logs, evaluates, saves and tests.
+    parallel: Any = None
+
+    @property
+    def main_process(self) -> bool:
+        return self.parallel is None or self.parallel.rank == 0
 
     @property
     def checkpoint_path(self) -> Path:
@@ -114,10 +122,11 @@ class ClassifierTrainer:
 
         s = self.settings
         self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "metrics.jsonl").unlink(missing_ok=True)
-        log = RunLog(self.out / "metrics.jsonl", self.on_event)
+        if self.main_process:
+            (self.out / "metrics.jsonl").unlink(missing_ok=True)
+        log = RunLog(self.out / "metrics.jsonl", self.on_event) if self.main_process else self.parallel.silent_log()
         clf = import_learner(self.workspace, "classifier")
-        tokenizer_module, train = import_learner(self.workspace, "tokenizer"), import_learner(self.workspace, "train")
+        train = import_learner(self.workspace, "train")
         if self.pretrained is None or not Path(self.pretrained).exists():
             raise ckpt.CheckpointError(f"no pretrained checkpoint at {self.pretrained}: run `tutor train pretrain` first")
         base = ckpt.load(self.pretrained)
@@ -161,22 +170,30 @@ class ClassifierTrainer:
                   "classify": {**asdict(s), "max_length": max_length, "pad_token_id": pad,
                                "pretrained": str(self.pretrained), "messages": len(messages)}}
         best, step = -1.0, 0
+        stepper = self.parallel.wrap(model) if self.parallel is not None else model  # after make_classifier
         for epoch in range(1, s.epochs + 1):
             model.train()
             for x, y in loader:
+                if self.parallel is not None:  # this rank's rows of the batch
+                    x, y = self.parallel.part(x), self.parallel.part(y)
                 optimizer.zero_grad()
-                loss = F.cross_entropy(clf.class_logits(model, x, pad), y)
+                loss = F.cross_entropy(clf.class_logits(stepper, x, pad), y)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(trainable, 1.0)
                 optimizer.step()
                 step += 1
-                log.emit({"event": "step", "step": step, "epoch": epoch, "loss": round(loss.item(), 5)})
+                value = loss.item() if self.parallel is None else self.parallel.mean(loss.item())
+                log.emit({"event": "step", "step": step, "epoch": epoch, "loss": round(value, 5)})
+            if not self.main_process:
+                continue
             train_acc = clf.calc_accuracy_loader(DataLoader(datasets["train"], batch_size=32), model, "cpu", pad, num_batches=10)
             val_acc = clf.calc_accuracy_loader(val_loader, model, "cpu", pad)
             log.emit({"event": "epoch", "epoch": epoch, "step": step, "train_accuracy": train_acc, "val_accuracy": val_acc})
             if val_acc > best:
                 best = val_acc
                 ckpt.save(self.checkpoint_path, {**header, "step": step, "epoch": epoch, "val_accuracy": val_acc}, model)
+        if not self.main_process:
+            return {"event": "done"}
         best_model = build_classifier(self.workspace, ckpt.load(self.checkpoint_path))
         rows = [datasets["test"][i] for i in range(len(datasets["test"]))]
         scores = spam_f1(predictions(best_model, clf, rows, pad), [int(r[1]) for r in rows])

@@ -23,7 +23,6 @@ from typing import Any
 
 from tutor.data.corpus import Corpus
 from tutor.core.atomic import clean_stale_temporaries
-from tutor.core.locations import data_home
 from tutor.engine.workspace import Workspace
 from tutor.core import checkpoint as ckpt
 from tutor.learner import architecture, build_model
@@ -123,6 +122,13 @@ class Pretrainer:
     requested: dict[str, Any] = field(default_factory=dict)
     on_event: Callable[[Event], None] = lambda event: None
     log: Callable[[str], None] = print
+    # One process of several (tutor.training.distributed.Group): its own rows of every batch, the
+    # model wrapped in DistributedDataParallel; only rank 0 logs, evaluates and writes checkpoints.
+    parallel: Any = None
+
+    @property
+    def main_process(self) -> bool:
+        return self.parallel is None or self.parallel.rank == 0
 
     @property
     def checkpoint_path(self) -> Path:
@@ -151,7 +157,7 @@ class Pretrainer:
         s = self.settings
         self.device = pick_device(self.device)
         self.precision = pick_precision(self.precision, self.device)
-        self._log = RunLog(self.metrics_path, self.on_event)
+        self._log = RunLog(self.metrics_path, self.on_event) if self.main_process else self.parallel.silent_log()
         gpt = import_learner(self.workspace, "gpt")
         train = import_learner(self.workspace, "train")
         tokenizer = import_learner(self.workspace, "tokenizer")
@@ -181,7 +187,8 @@ class Pretrainer:
             self._log.truncate(resumed.step)
             self.log(f"Resuming from step {resumed.step} of {s.max_steps}")
         else:
-            self.metrics_path.unlink(missing_ok=True)
+            if self.main_process:
+                self.metrics_path.unlink(missing_ok=True)
             ranks, specials, encoding = train_tokenizer(tokenizer, self.corpus, s.vocab_size, s.bpe_sample_chars, self.log)
 
         window = s.context_length
@@ -230,12 +237,15 @@ class Pretrainer:
                    "tokens_per_step": s.batch_size * window, "resumed": resumed is not None})
 
         def save(step: int) -> None:
+            if not self.main_process:
+                return
             ckpt.save(self.checkpoint_path, {**header, "step": step}, model, optimizer, torch.get_rng_state())
             self.emit({"event": "checkpoint", "step": step, "path": str(self.checkpoint_path)})
 
         # Training steps may run through a compiled view of the same module (same parameters);
         # evaluation, sampling and checkpoints use the module itself.
-        stepper = torch.compile(model) if s.compile else model
+        stepper = self.parallel.wrap(model) if self.parallel is not None else model
+        stepper = torch.compile(stepper) if s.compile else stepper
         autocast = torch.autocast(device_type=self.device, dtype=torch.bfloat16, enabled=self.precision == "bf16")
         model.train()
         step, batches, epoch = start, None, -1
@@ -249,20 +259,22 @@ class Pretrainer:
                     for _ in range(offset):  # resuming mid-epoch: the same order, from where it stopped
                         next(batches)
                 x, y = next(batches)
+                if self.parallel is not None:  # this rank's rows of the global batch
+                    x, y = self.parallel.part(x), self.parallel.part(y)
                 lr = train.lr_at(step, peak_lr=s.peak_lr, warmup_steps=s.warmup_steps, total_steps=s.max_steps, min_lr=s.min_lr)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 with autocast:
                     loss = train.train_step(stepper, optimizer, x, y, self.device, max_grad_norm=s.max_grad_norm)
                 step += 1
-                loss = float(loss)
+                loss = float(loss) if self.parallel is None else self.parallel.mean(float(loss))
                 if not math.isfinite(loss):
                     raise TrainingError(f"the loss became {loss} at step {step}: try a lower --set peak_lr (now {s.peak_lr:g})")
-                window_tokens += x.numel()
+                window_tokens += x.numel() * (self.parallel.world_size if self.parallel is not None else 1)
                 elapsed = time.monotonic() - window_started
                 self.emit({"event": "step", "step": step, "loss": round(loss, 5), "lr": lr,
                            "tokens_per_s": round(window_tokens / elapsed) if elapsed > 0 else None})
-                if step % s.eval_every == 0 or step == s.max_steps:
+                if (step % s.eval_every == 0 or step == s.max_steps) and self.main_process:
                     last_eval = self._evaluate(model, train, gpt, val_loader, encoding, step, s)
                     save(step)
                     window_started, window_tokens = time.monotonic(), 0
