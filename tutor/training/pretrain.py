@@ -152,58 +152,88 @@ class Pretrainer:
             return self._run()
 
     def _run(self) -> Event:
-        import torch
-
-        s = self.settings
+        """The run itself (each process of a multi-process run enters here: the launcher holds the lock)."""
         self.device = pick_device(self.device)
         self.precision = pick_precision(self.precision, self.device)
         self._log = RunLog(self.metrics_path, self.on_event) if self.main_process else self.parallel.silent_log()
-        gpt = import_learner(self.workspace, "gpt")
-        train = import_learner(self.workspace, "train")
-        tokenizer = import_learner(self.workspace, "tokenizer")
-        data = import_learner(self.workspace, "data")
+        learner = {name: import_learner(self.workspace, name) for name in ("gpt", "train", "tokenizer", "data")}
+        resumed = self._resumed_checkpoint()
+        ranks, specials, encoding = self._tokenizer(learner["tokenizer"], resumed)
+        train_ids, val_ids = self._token_ids(encoding, ranks)
+        cfg = {**self.settings.model_cfg(), "vocab_size": encoding.n_vocab}
+        model, optimizer, start = self._model_and_optimizer(cfg, resumed)
+        arch = architecture(self.settings.arch).name
+        header = {"arch": arch, "settings": self.settings.to_dict(), "model_cfg": cfg,
+                  "corpus": {"name": self.corpus.name, "sha256": self.corpus.sha256},
+                  "tokenizer": {"ranks": ckpt.encode_ranks(ranks), "special_tokens": specials},
+                  "params": sum(p.numel() for p in model.parameters())}
+        self.emit({"event": "start", "step": start, "max_steps": self.settings.max_steps, "params": header["params"],
+                   "arch": arch, "device": self.device, "precision": self.precision,
+                   "train_tokens": len(train_ids), "val_tokens": len(val_ids),
+                   "tokens_per_step": self.settings.batch_size * self.settings.context_length,
+                   "resumed": resumed is not None})
+        step, last_eval = self._train(learner, model, optimizer, start, header, train_ids, val_ids, encoding)
+        done = {"event": "done", "step": step, "val_loss": last_eval.get("val_loss"), "checkpoint": str(self.checkpoint_path)}
+        self.emit(done)
+        return done
 
-        resumed = None
-        if self.resume:
-            if not self.checkpoint_path.exists():
-                raise TrainingError(f"nothing to resume in {self.out}; start a run without --resume")
-            resumed = ckpt.load(self.checkpoint_path)
-            saved = resumed.header["settings"]
-            # Settings added since an older run was saved take their defaults (an old run is a GPT).
-            saved = {**Settings().to_dict(), "arch": resumed.header.get("arch", "gpt"), **saved}
-            clash = [f"{k}={v} (the run has {k}={saved.get(k)})" for k, v in self.requested.items()
-                     if k not in ("max_steps", "compile") and saved.get(k) != v]
-            if clash:
-                raise TrainingError(f"a resumed run keeps the settings saved in its checkpoint; --set {', '.join(clash)}. "
-                                    "Start a new run to change them (--max-steps and --compile do apply to a resumed run)")
-            # How long the run goes may come from this request, and --compile (speed, not results) adds to the run's own.
-            max_steps = max(self.requested.get("max_steps", saved["max_steps"]), resumed.step)
-            s = self.settings = Settings(**{**saved, "max_steps": max_steps, "compile": s.compile or saved.get("compile", False)})
-            if resumed.step >= s.max_steps:
-                raise TrainingError(f"this run already finished its {resumed.step} steps; to train it longer: "
-                                    f"tutor train pretrain --resume --max-steps N (N > {resumed.step})")
-            ranks, specials = resumed.ranks(), resumed.special_tokens
-            encoding = encoding_from_ranks(tokenizer.SPLIT_PATTERN, ranks, specials)
-            self._log.truncate(resumed.step)
-            self.log(f"Resuming from step {resumed.step} of {s.max_steps}")
-        else:
+    def _resumed_checkpoint(self) -> ckpt.Checkpoint | None:
+        """With --resume, the run's checkpoint, and its saved settings made this run's (a resumed
+        run may only be lengthened, or compiled); None for a new run."""
+        if not self.resume:
             if self.main_process:
                 self.metrics_path.unlink(missing_ok=True)
-            ranks, specials, encoding = train_tokenizer(tokenizer, self.corpus, s.vocab_size, s.bpe_sample_chars, self.log)
+            return None
+        if not self.checkpoint_path.exists():
+            raise TrainingError(f"nothing to resume in {self.out}; start a run without --resume")
+        resumed = ckpt.load(self.checkpoint_path)
+        # Settings added since an older run was saved take their defaults (an old run is a GPT).
+        saved = {**Settings().to_dict(), "arch": resumed.header.get("arch", "gpt"), **resumed.header["settings"]}
+        clash = [f"{k}={v} (the run has {k}={saved.get(k)})" for k, v in self.requested.items()
+                 if k not in ("max_steps", "compile") and saved.get(k) != v]
+        if clash:
+            raise TrainingError(f"a resumed run keeps the settings saved in its checkpoint; --set {', '.join(clash)}. "
+                                "Start a new run to change them (--max-steps and --compile do apply to a resumed run)")
+        # How long the run goes may come from this request, and --compile (speed, not results) adds to the run's own.
+        max_steps = max(self.requested.get("max_steps", saved["max_steps"]), resumed.step)
+        compile_ = self.settings.compile or saved.get("compile", False)
+        s = self.settings = Settings(**{**saved, "max_steps": max_steps, "compile": compile_})
+        if resumed.step >= s.max_steps:
+            raise TrainingError(f"this run already finished its {resumed.step} steps; to train it longer: "
+                                f"tutor train pretrain --resume --max-steps N (N > {resumed.step})")
+        self._log.truncate(resumed.step)
+        self.log(f"Resuming from step {resumed.step} of {s.max_steps}")
+        return resumed
 
-        window = s.context_length
-        # A run reads what it can use, so memory does not grow with the corpus: enough windows
-        # for every step (and every evaluation batch), or the whole split when it is smaller.
+    def _tokenizer(self, tokenizer, resumed: ckpt.Checkpoint | None):
+        """(ranks, special tokens, encoding): the resumed run's, or learned now by the learner's train_bpe."""
+        if resumed is not None:
+            ranks, specials = resumed.ranks(), resumed.special_tokens
+            return ranks, specials, encoding_from_ranks(tokenizer.SPLIT_PATTERN, ranks, specials)
+        s = self.settings
+        return train_tokenizer(tokenizer, self.corpus, s.vocab_size, s.bpe_sample_chars, self.log)
+
+    def _token_ids(self, encoding, ranks):
+        """The training and held-out token ids. A run reads what it can use, so memory does not
+        grow with the corpus: enough windows for every step (and every evaluation batch), or the
+        whole split when it is smaller."""
+        s, window = self.settings, self.settings.context_length
         train_ids = encode_cached(encoding, ranks, self.corpus, "train",
                                   limit=max(s.max_steps * s.batch_size * window + 1, MIN_TOKENS_LOADED))
         val_ids = encode_cached(encoding, ranks, self.corpus, "val",
                                 limit=max(s.eval_batches * s.batch_size * window + 1, MIN_TOKENS_LOADED // 4))
-        cfg = {**s.model_cfg(), "vocab_size": encoding.n_vocab}
         if len(train_ids) < window * s.batch_size + 1:
-            raise TrainingError(f"the corpus has {len(train_ids):,} training tokens, too few for one batch of {s.batch_size}x{window}; use a larger corpus or a smaller --set context_length/batch_size")
+            raise TrainingError(f"the corpus has {len(train_ids):,} training tokens, too few for one batch of "
+                                f"{s.batch_size}x{window}; use a larger corpus or a smaller --set context_length/batch_size")
         if len(val_ids) < window + 1:
             raise TrainingError(f"the held-out text has only {len(val_ids)} tokens, fewer than one window of {window}")
+        return train_ids, val_ids
 
+    def _model_and_optimizer(self, cfg: dict[str, Any], resumed: ckpt.Checkpoint | None):
+        """The learner's model for `cfg` on the device, its AdamW, and the step to start from."""
+        import torch
+
+        s = self.settings
         torch.manual_seed(s.seed)
         arch = architecture(s.arch)
         try:
@@ -214,13 +244,20 @@ class Pretrainer:
             raise LearnerCodeError(f"{arch.cls}(cfg) failed: {explain(exc)}") from None
         # A run saved with a single parameter group (before matrices alone decayed) resumes as it was.
         optimizer = adamw(model, s, decay_all=resumed is not None and len(resumed.optimizer["param_groups"]) == 1)
-        start = 0
-        if resumed is not None:
-            ckpt.load_into(model, resumed)
-            optimizer.load_state_dict(resumed.optimizer)
-            if resumed.rng is not None:
-                torch.set_rng_state(resumed.rng)
-            start = resumed.step
+        if resumed is None:
+            return model, optimizer, 0
+        ckpt.load_into(model, resumed)
+        optimizer.load_state_dict(resumed.optimizer)
+        if resumed.rng is not None:
+            torch.set_rng_state(resumed.rng)
+        return model, optimizer, resumed.step
+
+    def _train(self, learner, model, optimizer, start: int, header, train_ids, val_ids, encoding) -> tuple[int, Event]:
+        """Steps from `start` to max_steps, evaluating and saving every eval_every steps; a
+        Ctrl-C saves where it stopped. Returns the last step and the last evaluation."""
+        import torch
+
+        s, window, train, data = self.settings, self.settings.context_length, learner["train"], learner["data"]
 
         def loader(epoch: int):
             return data.create_dataloader(train_ids, batch_size=s.batch_size, context_length=window, stride=window,
@@ -229,12 +266,6 @@ class Pretrainer:
         val_loader = data.create_dataloader(val_ids, batch_size=s.batch_size, context_length=window, stride=window,
                                             shuffle=False, drop_last=False)
         steps_per_epoch = len(loader(0))
-        n_params = sum(p.numel() for p in model.parameters())
-        header = {"arch": arch.name, "settings": s.to_dict(), "model_cfg": cfg, "corpus": {"name": self.corpus.name, "sha256": self.corpus.sha256},
-                  "tokenizer": {"ranks": ckpt.encode_ranks(ranks), "special_tokens": specials}, "params": n_params}
-        self.emit({"event": "start", "step": start, "max_steps": s.max_steps, "params": n_params, "arch": arch.name, "device": self.device,
-                   "precision": self.precision, "train_tokens": len(train_ids), "val_tokens": len(val_ids),
-                   "tokens_per_step": s.batch_size * window, "resumed": resumed is not None})
 
         def save(step: int) -> None:
             if not self.main_process:
@@ -275,7 +306,7 @@ class Pretrainer:
                 self.emit({"event": "step", "step": step, "loss": round(loss, 5), "lr": lr,
                            "tokens_per_s": round(window_tokens / elapsed) if elapsed > 0 else None})
                 if (step % s.eval_every == 0 or step == s.max_steps) and self.main_process:
-                    last_eval = self._evaluate(model, train, gpt, val_loader, encoding, step, s)
+                    last_eval = self._evaluate(model, train, learner["gpt"], val_loader, encoding, step, s)
                     save(step)
                     window_started, window_tokens = time.monotonic(), 0
         except KeyboardInterrupt:
@@ -290,9 +321,7 @@ class Pretrainer:
                 raise TrainingError(f"torch.compile could not compile your model ({type(exc).__name__}: {first}); "
                                     "train without --compile") from None
             raise LearnerCodeError(f"training stopped at step {step}: {explain(exc)}") from None
-        done = {"event": "done", "step": step, "val_loss": last_eval.get("val_loss"), "checkpoint": str(self.checkpoint_path)}
-        self.emit(done)
-        return done
+        return step, last_eval
 
     def _evaluate(self, model, train, gpt, val_loader, encoding, step: int, s: Settings) -> Event:
         import torch
