@@ -63,6 +63,7 @@ def test_usage_errors_exit_2(ws):
     assert run("check", "--workspace", ws / "nope").exit_code == 2
 
 
+@pytest.mark.slow  # every lesson's checks on the reference
 def test_solutions_json(ws):
     result = run("check", "--solutions", "--all", "--format", "json")
     assert result.exit_code == 0, result.output
@@ -79,6 +80,7 @@ def test_solutions_json(ws):
             assert set(c) == {"name", "status", "message"}
 
 
+@pytest.mark.slow  # every code lesson's checks
 def test_no_runs_checks_every_code_lesson(ws):
     data = json.loads(run("check", "--no-runs", "--format", "json", "--workspace", ws).output)
     assert [l["number"] for l in data["lessons"]] == load_registry().numbers()
