@@ -49,9 +49,16 @@ def data_list() -> None:
 
 
 @data_app.command("download")
-def data_download(name: Annotated[str, typer.Argument(help="What to download (see `tutor data sources`).")]) -> None:
+def data_download(
+    name: Annotated[str, typer.Argument(help="What to download (see `tutor data sources`), or gpt2 for OpenAI's GPT-2 weights.")],
+    size: Annotated[str, typer.Option(help="With gpt2: 124M, 355M, 774M or 1558M.")] = "124M",
+) -> None:
     """Download a public data set, check its SHA-256, and make it a corpus."""
     from tqdm import tqdm
+
+    if name == "gpt2":
+        _download_gpt2(size)
+        return
 
     from tutor.data.corpus import CorpusError
     from tutor.data.download import SOURCES, DownloadError, fetch, install_download
@@ -77,6 +84,25 @@ def data_download(name: Annotated[str, typer.Argument(help="What to download (se
         _die(str(exc), code=1)
 
 
+def _download_gpt2(size: str) -> None:
+    from tqdm import tqdm
+
+    from tutor.data import gpt2
+    from tutor.data.download import DownloadError
+
+    with tqdm(total=None, unit="B", unit_scale=True, desc=f"gpt2-{size}", file=sys.stderr) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total or None
+            bar.update(done - bar.n)
+
+        try:
+            weights = gpt2.download(size, progress=progress)
+        except (DownloadError, gpt2.Gpt2Error) as exc:
+            bar.close()
+            _die(str(exc), code=1)
+    console.print(gpt2.describe(weights), soft_wrap=True)
+
+
 @data_app.command("import")
 def data_import(path: Annotated[Path, typer.Argument(help="A workshop kit (from `tutor pack`), the UCI SMS Spam Collection zip or its label<TAB>text file, or instruction data (FILE.json: a list of {instruction, input, output}).")]) -> None:
     """Import a workshop kit, the SMS Spam Collection or instruction data from a file (for a workshop without network)."""
@@ -95,6 +121,16 @@ def data_import(path: Annotated[Path, typer.Argument(help="A workshop kit (from 
         console.print("Fine-tune on it: tutor train instruct --data instructions", soft_wrap=True)
         return
 
+    from tutor.data import gpt2
+
+    if gpt2.is_weights_folder(path):
+        try:
+            with console.status(f"Verifying GPT-2's weights in {path}…"):
+                weights = gpt2.import_folder(path)
+        except gpt2.Gpt2Error as exc:
+            _die(str(exc), code=1)
+        console.print(gpt2.describe(weights), soft_wrap=True)
+        return
     if is_kit(path):
         try:
             with console.status(f"Importing the kit {path}…"):
@@ -306,13 +342,13 @@ def _milestone_advice(preset: str, corpus: str, resume: bool) -> str:
 
 @train_app.command("classify")
 def classify(
-    from_: Annotated[Optional[Path], typer.Option("--from", help="Pretrained checkpoint (default: this workspace's last pretraining run, else one imported from a workshop kit).")] = None,
+    from_: Annotated[Optional[Path], typer.Option("--from", help="Pretrained checkpoint (default: this workspace's last pretraining run, else one imported from a workshop kit), or gpt2 (gpt2-355M, ...) for OpenAI's GPT-2 in your GPTModel.")] = None,
     data: Annotated[str, typer.Option(help="sms-spam (imported) or sms-demo (the synthetic practice set).")] = "sms-spam",
     full: Annotated[bool, typer.Option("--full", help="The full, unbalanced data instead of the book's balanced split.")] = False,
-    epochs: Annotated[int, typer.Option(min=1)] = 4,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Default 4; 5 with --from gpt2 (the book's recipe).")] = None,
     trainable_blocks: Annotated[int, typer.Option(help="Blocks to fine-tune from the top; -1 trains everything.")] = 1,
     adapt: Annotated[int, typer.Option(help="Steps of continued pretraining on the training messages first.", min=0)] = 0,
-    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate (default 1e-3; 5e-5 with --from gpt2).")] = None,
     scratch: Annotated[bool, typer.Option("--scratch", help="Start from random weights (to see what pretraining is worth).")] = False,
     seed: Annotated[Optional[int], typer.Option(help="Seed for the new head's weights and the batch order; the split stays the same. Try a few to see how much a result owes to chance.")] = None,
     json_lines: Annotated[bool, typer.Option("--json", help="Print events as JSON lines.")] = False,
@@ -326,9 +362,16 @@ def classify(
     from tutor.training.learner import LearnerCodeError
     from tutor.training.pretrain import TrainingError, run_dir
 
+    from tutor.data.gpt2 import Gpt2Error
+    from tutor.training.gpt2 import classify_start
+
     course = _course(workspace)
-    settings = ClassifySettings(data=data, balanced=not full, epochs=epochs, trainable_blocks=trainable_blocks,
-                                adapt_steps=adapt, lr=lr, train_seed=seed)
+    try:
+        weights, recipe = classify_start(from_, epochs=epochs, lr=lr)
+    except Gpt2Error as exc:
+        _die(str(exc), code=1)
+    settings = ClassifySettings(data=data, balanced=not full, trainable_blocks=trainable_blocks, adapt_steps=adapt,
+                                train_seed=seed, **recipe)
     say = err.print if json_lines else console.print
     on_event = RunProgress(
         json_lines, say,
@@ -341,8 +384,9 @@ def classify(
 
     if from_ is None:
         from_ = run_dir(course.workspace) / "checkpoint.safetensors" if scratch else _default_pretrained(course, say)
-    trainer = ClassifierTrainer(course.workspace, settings, from_,
-                                out or run_dir(course.workspace, "classify"), from_scratch=scratch, on_event=on_event, log=say)
+    trainer = ClassifierTrainer(course.workspace, settings, None if weights else from_,
+                                out or run_dir(course.workspace, "classify"), from_scratch=scratch, on_event=on_event, log=say,
+                                gpt2=weights)
     try:
         done = trainer.run()
     except (SmsDataError, CheckpointError, LearnerCodeError, TrainingError) as exc:
@@ -429,6 +473,7 @@ def chat(
     generate_mode: Annotated[bool, typer.Option("--generate", help="Complete text with the pretrained model instead.")] = False,
     instruct_mode: Annotated[bool, typer.Option("--instruct", help="Give instructions to your instruction-tuned model instead (an input after ' || ' on the same line).")] = False,
     checkpoint: Annotated[Optional[Path], typer.Option(help="A classifier checkpoint (default: this workspace's last one).")] = None,
+    weights: Annotated[Optional[str], typer.Option("--weights", help="With --generate: gpt2 (or gpt2-355M, ...), OpenAI's GPT-2 in your GPTModel.")] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Type a message, get spam or ham with its probability and the tokens that decided it. Ctrl-D leaves."""
@@ -450,7 +495,10 @@ def chat(
         return
     try:
         with console.status("Loading your model…"):
-            if generate_mode:
+            if weights is not None:
+                generate_mode = True
+                writer = _gpt2_writer(course, weights)
+            elif generate_mode:
                 writer = load_for_generation(course.workspace, checkpoint or run_dir(course.workspace) / "checkpoint.safetensors")
             else:
                 bot = SpamChat(course.workspace, checkpoint or run_dir(course.workspace, "classify") / "classifier.safetensors")
@@ -515,6 +563,22 @@ def _instruct_chat(course, checkpoint: Optional[Path]) -> None:
         sys.stdout.flush()
 
 
+def _gpt2_writer(course, weights: str):
+    """GPT-2 in the learner's model for --weights; their generate_cached writes once lesson 25 passes."""
+    from tutor.data.gpt2 import Gpt2Error
+    from tutor.training.gpt2 import gpt2_writer, is_gpt2_source
+    from tutor.training.learner import LearnerCodeError
+
+    size = is_gpt2_source(weights)
+    if size is None:
+        _die(f"--weights takes gpt2 or gpt2-SIZE (124M, 355M, 774M, 1558M), not {weights!r}")
+    try:
+        with console.status("Loading GPT-2 into your GPTModel…"):
+            return gpt2_writer(course.workspace, size, cached=course.state(course.lesson(25)) == "passed")
+    except (Gpt2Error, LearnerCodeError) as exc:
+        _die(str(exc), code=1)
+
+
 def generate(
     prompt: Annotated[str, typer.Option(help="The text to continue.")] = "The ",
     max_new_tokens: Annotated[int, typer.Option(help="How many tokens to add.", min=1)] = 60,
@@ -522,6 +586,7 @@ def generate(
     top_k: Annotated[Optional[int], typer.Option(help="Sample only from the k most likely tokens.", min=1)] = 40,
     seed: Annotated[Optional[int], typer.Option(help="Seed for sampling.")] = None,
     checkpoint: Annotated[Optional[Path], typer.Option(help="A pretraining checkpoint (default: this workspace's last run, else one from a workshop kit).")] = None,
+    weights: Annotated[Optional[str], typer.Option("--weights", help="gpt2 (or gpt2-355M, ...): OpenAI's GPT-2 in your GPTModel instead (tutor data download gpt2).")] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Continue a prompt with your pretrained GPT (your GPTModel and your generate)."""
@@ -530,6 +595,14 @@ def generate(
     from tutor.training.learner import LearnerCodeError
 
     course = _course(workspace)
+    if weights is not None:
+        writer = _gpt2_writer(course, weights)
+        try:
+            text = writer.complete(prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, seed=seed)
+        except LearnerCodeError as exc:
+            _die(str(exc), code=1)
+        console.print(prompt + text, markup=False, highlight=False)
+        return
     path = checkpoint or _default_pretrained(course, err.print)
     if not path.exists():
         _die(f"no checkpoint at {path}; train one with `tutor train pretrain` first", code=1)

@@ -378,6 +378,13 @@ def import_folder(path: Path, log: Callable[[str], None] = lambda _: None) -> We
     return _record(folder, config, sha, f"imported from {file} (sha256 {sha[:16]}…)")
 
 
+def describe(weights: Weights) -> str:
+    c = weights.config
+    return (f"GPT-2 {weights.name}: {c.n_layers} layers, width {c.emb_dim}, {c.n_heads} heads, "
+            f"{c.parameters():,} parameters; sha256 {weights.sha256[:16]}…, structure verified. In {weights.folder}. "
+            'Try: tutor generate --weights gpt2 --prompt "Every effort moves you"  ·  tutor train classify --from gpt2')
+
+
 def is_weights_folder(path: Path) -> bool:
     path = Path(path)
     return (path / WEIGHTS).is_file() if path.is_dir() else path.name == WEIGHTS

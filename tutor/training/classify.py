@@ -11,10 +11,12 @@ test split is measured once, at the end.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from tutor.data import sms
 from tutor.engine.workspace import Workspace
@@ -79,6 +81,7 @@ def predictions(model, clf, rows, pad: int, batch_size: int = 32) -> list[int]:
     with torch.no_grad():
         for i in range(0, len(rows), batch_size):
             x = torch.stack([rows[j][0] for j in range(i, min(i + batch_size, len(rows)))])
+            x = x.to(next(model.parameters()).device)
             out.extend(clf.class_logits(model, x, pad).argmax(dim=-1).tolist())
     return out
 
@@ -90,6 +93,8 @@ class ClassifierTrainer:
     pretrained: Path | None  # None: from scratch (random weights), to compare
     out: Path
     from_scratch: bool = False  # random weights with the pretrained run's tokenizer and shape, to compare
+    gpt2: Any = None  # tutor.data.gpt2.Weights: start from OpenAI's GPT-2 (in the learner's GPTModel) instead
+    device: str | None = None  # default: the CPU, or a CUDA GPU (bf16 autocast) for GPT-2
     on_event: Callable[[Event], None] = lambda event: None
     log: Callable[[str], None] = print
 
@@ -119,11 +124,24 @@ class ClassifierTrainer:
         log = RunLog(self.out / "metrics.jsonl", self.on_event)
         clf = import_learner(self.workspace, "classifier")
         tokenizer_module, train = import_learner(self.workspace, "tokenizer"), import_learner(self.workspace, "train")
-        if self.pretrained is None or not Path(self.pretrained).exists():
-            raise ckpt.CheckpointError(f"no pretrained checkpoint at {self.pretrained}: run `tutor train pretrain` first")
-        base = ckpt.load(self.pretrained)
-        encoding = tiktoken.Encoding("learner", pat_str=tokenizer_module.SPLIT_PATTERN, mergeable_ranks=base.ranks(),
-                                     special_tokens=base.special_tokens)
+        if self.gpt2 is not None:
+            from tutor.data import gpt2 as gpt2_data
+            from tutor.training.gpt2 import gpt2_tokenizer_header
+
+            base = ckpt.Checkpoint({"arch": "gpt", "model_cfg": self.gpt2.config.model_cfg(),
+                                    "tokenizer": gpt2_tokenizer_header()}, {}, None, None)
+            encoding = gpt2_data.encoding()
+            source = f"gpt2-{self.gpt2.name} ({self.gpt2.path})"
+        else:
+            if self.pretrained is None or not Path(self.pretrained).exists():
+                raise ckpt.CheckpointError(f"no pretrained checkpoint at {self.pretrained}: run `tutor train pretrain` first")
+            base = ckpt.load(self.pretrained)
+            encoding = tiktoken.Encoding("learner", pat_str=tokenizer_module.SPLIT_PATTERN, mergeable_ranks=base.ranks(),
+                                         special_tokens=base.special_tokens)
+            source = str(self.pretrained)
+        device = self.device or ("cuda" if self.gpt2 is not None and torch.cuda.is_available() else "cpu")
+        autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda")
+                    else contextlib.nullcontext())
         pad = encoding.eot_token
         messages = sms.load(s.data)
         parts = sms.split(messages, seed=s.seed, balanced=s.balanced)
@@ -137,14 +155,19 @@ class ClassifierTrainer:
         except Exception as exc:  # noqa: BLE001
             raise LearnerCodeError(f"SpamDataset failed: {explain(exc)}") from None
         torch.manual_seed(s.training_seed)
-        try:
-            model = build_from_checkpoint(lambda module: import_learner(self.workspace, module), base)
-        except LearnerCodeError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise LearnerCodeError(f"building your {checkpoint_arch(base.header)} model failed: {explain(exc)}") from None
-        if not self.from_scratch:
-            ckpt.load_into(model, base)
+        if self.gpt2 is not None and not self.from_scratch:
+            from tutor.training.gpt2 import gpt2_model
+
+            model = gpt2_model(self.workspace, self.gpt2)
+        else:
+            try:
+                model = build_from_checkpoint(lambda module: import_learner(self.workspace, module), base)
+            except LearnerCodeError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                raise LearnerCodeError(f"building your {checkpoint_arch(base.header)} model failed: {explain(exc)}") from None
+            if not self.from_scratch:
+                ckpt.load_into(model, base)
         log.emit({"event": "start", "data": s.data, "train": len(parts["train"]), "val": len(parts["val"]),
                   "test": len(parts["test"]), "max_length": max_length, "settings": asdict(s),
                   "steps": s.epochs * (len(parts["train"]) // s.batch_size), "adapt_steps": s.adapt_steps})
@@ -154,6 +177,7 @@ class ClassifierTrainer:
             clf.make_classifier(model, 2, trainable_blocks=s.trainable_blocks)
         except Exception as exc:  # noqa: BLE001
             raise LearnerCodeError(f"make_classifier failed: {explain(exc)}") from None
+        model.to(device)
         trainable = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(trainable, lr=s.lr, weight_decay=s.weight_decay)
         loader = DataLoader(datasets["train"], batch_size=s.batch_size, shuffle=True, drop_last=True,
@@ -161,27 +185,33 @@ class ClassifierTrainer:
         val_loader = DataLoader(datasets["val"], batch_size=32)
         header = {"arch": checkpoint_arch(base.header), "model_cfg": base.model_cfg, "tokenizer": base.header["tokenizer"], "step": 0,
                   "classify": {**asdict(s), "max_length": max_length, "pad_token_id": pad,
-                               "pretrained": str(self.pretrained), "messages": len(messages)}}
+                               "pretrained": source, "messages": len(messages),
+                               "device": device}}
         best, step = -1.0, 0
         for epoch in range(1, s.epochs + 1):
             model.train()
             for x, y in loader:
+                x, y = x.to(device), y.to(device)
                 optimizer.zero_grad()
-                loss = F.cross_entropy(clf.class_logits(model, x, pad), y)
+                with autocast:
+                    loss = F.cross_entropy(clf.class_logits(model, x, pad).float(), y)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(trainable, 1.0)
                 optimizer.step()
                 step += 1
                 log.emit({"event": "step", "step": step, "epoch": epoch, "loss": round(loss.item(), 5)})
-            train_acc = clf.calc_accuracy_loader(DataLoader(datasets["train"], batch_size=32), model, "cpu", pad, num_batches=10)
-            val_acc = clf.calc_accuracy_loader(val_loader, model, "cpu", pad)
+            with autocast:
+                train_acc = clf.calc_accuracy_loader(DataLoader(datasets["train"], batch_size=32), model, device, pad,
+                                                     num_batches=10)
+                val_acc = clf.calc_accuracy_loader(val_loader, model, device, pad)
             log.emit({"event": "epoch", "epoch": epoch, "step": step, "train_accuracy": train_acc, "val_accuracy": val_acc})
             if val_acc > best:
                 best = val_acc
                 ckpt.save(self.checkpoint_path, {**header, "step": step, "epoch": epoch, "val_accuracy": val_acc}, model)
-        best_model = build_classifier(self.workspace, ckpt.load(self.checkpoint_path))
+        best_model = build_classifier(self.workspace, ckpt.load(self.checkpoint_path)).to(device)
         rows = [datasets["test"][i] for i in range(len(datasets["test"]))]
-        scores = spam_f1(predictions(best_model, clf, rows, pad), [int(r[1]) for r in rows])
+        with autocast:
+            scores = spam_f1(predictions(best_model, clf, rows, pad), [int(r[1]) for r in rows])
         done = {"event": "done", "val_accuracy": best, "test": scores, "test_size": len(rows), "checkpoint": str(self.checkpoint_path)}
         log.emit(done)
         return done
