@@ -190,6 +190,9 @@ def data_sources() -> None:
         size = f"{s.size:,} bytes" if s.size else "size not pinned"
         pinned = f"sha256 of {s.member}" if s.member else "sha256"
         console.print(f"[bold]{s.name}[/bold]  {s.description}; {s.licence}; {size}; {pinned} {s.sha256[:16]}…")
+    from tutor.data.gpt2 import SOURCES_LINE
+
+    console.print(SOURCES_LINE)
 
 
 def _ensure_lessons_pass(course, numbers, what: str = "training") -> None:

@@ -50,6 +50,11 @@ OFFLINE = ("copy a folder with GPT-2's model.safetensors (and config.json) from 
            "then: tutor data import FOLDER")
 
 
+SOURCES_LINE = ("[bold]gpt2[/bold]  OpenAI's GPT-2 weights (--size 124M, 355M, 774M, 1558M: 0.5 to 6.4 GB), "
+                "Hugging Face openai-community/gpt2*, model.safetensors; MIT; sha256 as the hub publishes it, "
+                "and every tensor's name and shape checked")
+
+
 class Gpt2Error(Exception):
     """Weights that cannot be used; the message says why and what to do."""
 

@@ -38,6 +38,7 @@ class ClassifySettings:
     adapt_steps: int = 0  # continued pretraining on the training messages, before fine-tuning
     seed: int = 123  # the split (the book's draw), and the training unless train_seed says otherwise
     train_seed: int | None = None  # initial head, batch order: vary it to see how much a result owes to chance
+    train_limit: int | None = None  # only the first N labelled training messages (a learning curve)
 
     @property
     def training_seed(self) -> int:
@@ -145,6 +146,8 @@ class ClassifierTrainer:
         pad = encoding.eot_token
         messages = sms.load(s.data)
         parts = sms.split(messages, seed=s.seed, balanced=s.balanced)
+        if s.train_limit is not None:
+            parts["train"] = parts["train"][: s.train_limit]
         tok = Tokenizer(encoding)
         context = base.model_cfg["context_length"]
         longest = max(len(tok.encode(text)) for _, text in parts["train"])
