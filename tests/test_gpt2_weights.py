@@ -240,3 +240,22 @@ def test_the_reference_loader_on_verified_weights_gives_gpt2s_logits(home, files
     idx = torch.randint(0, V, (2, 9))
     with torch.no_grad():
         assert torch.allclose(model(idx), gpt2_forward(gpt2_state_dict(V, CTX, D, LAYERS, seed=0), HEADS, idx), atol=1e-4)
+
+
+def test_a_workshop_kit_carries_the_weights(home, files, tmp_path, monkeypatch):
+    from tutor.data import kit
+
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    (stick / "model.safetensors").write_bytes(files["model.safetensors"])
+    w = gpt2.import_folder(stick)
+    assert w.name == "124M"  # the tests' tiny stand-in for it
+    story = tmp_path / "story.txt"
+    story.write_text("It had always been his fate to have his work praised. " * 40)
+    items = kit.pack(tmp_path / "kit.zip", corpora=[story])
+    assert any(i.kind == "gpt2" and i.name == "124M" for i in items)
+    monkeypatch.setenv("TUTOR_HOME", str(tmp_path / "learner"))
+    assert gpt2.find_weights() is None
+    lines = kit.unpack(tmp_path / "kit.zip")
+    assert any("GPT-2 124M" in line for line in lines)
+    assert gpt2.find_weights().path.read_bytes() == files["model.safetensors"]
