@@ -22,6 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._reference import load_reference  # noqa: E402
 
 
+def rate(x: float) -> str:
+    return f"{x:,.0f}" if x >= 10 else f"{x:.2f}"
+
+
 def timed(fn, device: str) -> tuple[object, float]:
     import torch
 
@@ -86,7 +90,7 @@ def main() -> None:
             plain, t_plain = timed(lambda: gpt.generate(m, prompt, n, cfg["context_length"]), args.device)
             cached, t_cached = timed(lambda: kv.generate_cached(m, prompt, n, cfg["context_length"]), args.device)
             same = "yes" if torch.equal(plain, cached) else "no"
-            print(f"| {name} | {n_params / 1e6:.1f} M | {n} | {n / t_plain:,.0f} | {n / t_cached:,.0f} | "
+            print(f"| {name} | {n_params / 1e6:.1f} M | {n} | {rate(n / t_plain)} | {rate(n / t_cached)} | "
                   f"{t_plain / t_cached:.1f}x | {same} |", flush=True)
 
 
