@@ -103,12 +103,15 @@ def build_from_checkpoint(importer: Callable[[str], Any], checkpoint: Any) -> An
 # --- tokens and weights from a checkpoint -----------------------------------
 
 
-def encoding_from_ranks(split_pattern: str, ranks: dict[bytes, int], special_tokens: dict[str, int]) -> Any:
-    """tiktoken on the ranks the learner's BPE learned, splitting text as their tokenizer
-    does: the same ids as their BPETokenizer (lesson 3 checks it), in compiled code."""
+def encoding_from_ranks(split_pattern: str, ranks: dict[bytes, int], special_tokens: dict[str, int], *,
+                        name: str = "learner", n_vocab: int | None = None) -> Any:
+    """tiktoken on byte-level BPE ranks: those the learner's BPE learned, splitting text as their
+    tokenizer does (the same ids as their BPETokenizer, which lesson 3 checks, in compiled
+    code), or GPT-2's own, read from its shipped vocabulary."""
     import tiktoken
 
-    return tiktoken.Encoding("learner", pat_str=split_pattern, mergeable_ranks=ranks, special_tokens=special_tokens)
+    return tiktoken.Encoding(name, pat_str=split_pattern, mergeable_ranks=ranks, special_tokens=special_tokens,
+                             explicit_n_vocab=n_vocab)
 
 
 def checkpoint_encoding(load: Importer, checkpoint: Checkpoint) -> Any:

@@ -30,9 +30,16 @@ def data_list() -> None:
     console.print(table)
 
 
-def data_download(name: Annotated[str, typer.Argument(help="What to download (see `tutor data sources`).")]) -> None:
+def data_download(
+    name: Annotated[str, typer.Argument(help="What to download (see `tutor data sources`), or gpt2 for OpenAI's GPT-2 weights.")],
+    size: Annotated[str, typer.Option(help="With gpt2: 124M, 355M, 774M or 1558M.")] = "124M",
+) -> None:
     """Download a public data set, check its SHA-256, and make it a corpus."""
     from tqdm import tqdm
+
+    if name == "gpt2":
+        _download_gpt2(size)
+        return
 
     from tutor.data.corpus import CorpusError
     from tutor.data.download import SOURCES, DownloadError, fetch, install_download
@@ -58,6 +65,25 @@ def data_download(name: Annotated[str, typer.Argument(help="What to download (se
         die(str(exc), code=1)
 
 
+def _download_gpt2(size: str) -> None:
+    from tqdm import tqdm
+
+    from tutor.data import gpt2
+    from tutor.data.download import DownloadError
+
+    with tqdm(total=None, unit="B", unit_scale=True, desc=f"gpt2-{size}", file=sys.stderr) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total or None
+            bar.update(done - bar.n)
+
+        try:
+            weights = gpt2.download(size, progress=progress)
+        except (DownloadError, gpt2.Gpt2Error) as exc:
+            bar.close()
+            die(str(exc), code=1)
+    console.print(gpt2.describe(weights), soft_wrap=True)
+
+
 def data_import(path: Annotated[Path, typer.Argument(help="A workshop kit (from `tutor pack`), the UCI SMS Spam Collection zip or its label<TAB>text file, or instruction data (FILE.json: a list of {instruction, input, output}).")]) -> None:
     """Import a workshop kit, the SMS Spam Collection or instruction data from a file (for a workshop without network)."""
     from tutor.data.kit import KitError, is_kit, unpack
@@ -75,6 +101,16 @@ def data_import(path: Annotated[Path, typer.Argument(help="A workshop kit (from 
         console.print("Fine-tune on it: tutor train instruct --data instructions", soft_wrap=True)
         return
 
+    from tutor.data import gpt2
+
+    if gpt2.is_weights_folder(path):
+        try:
+            with console.status(f"Verifying GPT-2's weights in {path}…"):
+                weights = gpt2.import_folder(path)
+        except gpt2.Gpt2Error as exc:
+            die(str(exc), code=1)
+        console.print(gpt2.describe(weights), soft_wrap=True)
+        return
     if is_kit(path):
         try:
             with console.status(f"Importing the kit {path}…"):
@@ -102,3 +138,6 @@ def data_sources() -> None:
         size = f"{s.size:,} bytes" if s.size else "size not pinned"
         pinned = f"sha256 of {s.member}" if s.member else "sha256"
         console.print(f"[bold]{s.name}[/bold]  {s.description}; {s.licence}; {size}; {pinned} {s.sha256[:16]}…")
+    from tutor.data.gpt2 import SOURCES_LINE
+
+    console.print(SOURCES_LINE)

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from tutor.engine.status import Status
 from tutor.cli.common import (RunProgress, WorkspaceOpt, default_pretrained, die, ensure_lessons_pass, err,
                               open_course, parse_sets, console)
 
@@ -109,13 +110,13 @@ def milestone_advice(preset: str, corpus: str, resume: bool) -> str:
 
 
 def classify(
-    from_: Annotated[Optional[Path], typer.Option("--from", help="Pretrained checkpoint (default: this workspace's last pretraining run, else one imported from a workshop kit).")] = None,
+    from_: Annotated[Optional[Path], typer.Option("--from", help="Pretrained checkpoint (default: this workspace's last pretraining run, else one imported from a workshop kit), or gpt2 (gpt2-355M, ...) for OpenAI's GPT-2 in your GPTModel.")] = None,
     data: Annotated[str, typer.Option(help="sms-spam (imported) or sms-demo (the synthetic practice set).")] = "sms-spam",
     full: Annotated[bool, typer.Option("--full", help="The full, unbalanced data instead of the book's balanced split.")] = False,
-    epochs: Annotated[int, typer.Option(min=1)] = 4,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Default 4; 5 with --from gpt2 (the book's recipe).")] = None,
     trainable_blocks: Annotated[int, typer.Option(help="Blocks to fine-tune from the top; -1 trains everything.")] = 1,
     adapt: Annotated[int, typer.Option(help="Steps of continued pretraining on the training messages first.", min=0)] = 0,
-    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate (default 1e-3; 5e-5 with --from gpt2).")] = None,
     scratch: Annotated[bool, typer.Option("--scratch", help="Start from random weights (to see what pretraining is worth).")] = False,
     seed: Annotated[Optional[int], typer.Option(help="Seed for the new head's weights and the batch order; the split stays the same. Try a few to see how much a result owes to chance.")] = None,
     json_lines: Annotated[bool, typer.Option("--json", help="Print events as JSON lines.")] = False,
@@ -130,9 +131,16 @@ def classify(
     from tutor.learner import LearnerCodeError
     from tutor.training.pretrain import TrainingError
 
+    from tutor.data.gpt2 import Gpt2Error
+    from tutor.training.gpt2 import classify_start
+
     course = open_course(workspace)
-    settings = ClassifySettings(data=data, balanced=not full, epochs=epochs, trainable_blocks=trainable_blocks,
-                                adapt_steps=adapt, lr=lr, train_seed=seed)
+    try:
+        weights, recipe = classify_start(from_, epochs=epochs, lr=lr)
+    except Gpt2Error as exc:
+        die(str(exc), code=1)
+    settings = ClassifySettings(data=data, balanced=not full, trainable_blocks=trainable_blocks, adapt_steps=adapt,
+                                train_seed=seed, **recipe)
     say = err.print if json_lines else console.print
     on_event = RunProgress(
         json_lines, say,
@@ -145,8 +153,9 @@ def classify(
 
     if from_ is None:
         from_ = course.workspace.run_checkpoint() if scratch else default_pretrained(course, say)
-    trainer = ClassifierTrainer(course.workspace, settings, from_,
-                                out or course.workspace.run_dir("classify"), from_scratch=scratch, on_event=on_event, log=say)
+    trainer = ClassifierTrainer(course.workspace, settings, None if weights else from_,
+                                out or course.workspace.run_dir("classify"), from_scratch=scratch, on_event=on_event, log=say,
+                                gpt2=weights)
     try:
         if nproc == 1:
             done = trainer.run()
@@ -237,6 +246,7 @@ def chat(
     generate_mode: Annotated[bool, typer.Option("--generate", help="Complete text with the pretrained model instead.")] = False,
     instruct_mode: Annotated[bool, typer.Option("--instruct", help="Give instructions to your instruction-tuned model instead (an input after ' || ' on the same line).")] = False,
     checkpoint: Annotated[Optional[Path], typer.Option(help="A classifier checkpoint (default: this workspace's last one).")] = None,
+    weights: Annotated[Optional[str], typer.Option("--weights", help="With --generate: gpt2 (or gpt2-355M, ...), OpenAI's GPT-2 in your GPTModel.")] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Type a message, get spam or ham with its probability and the tokens that decided it. Ctrl-D leaves."""
@@ -257,7 +267,10 @@ def chat(
         return
     try:
         with console.status("Loading your model…"):
-            if generate_mode:
+            if weights is not None:
+                generate_mode = True
+                writer = gpt2_writer(course, weights)
+            elif generate_mode:
                 writer = load_for_generation(course.workspace, checkpoint or default_pretrained(course, err.print))
             else:
                 bot = SpamChat(course.workspace, checkpoint or course.workspace.run_checkpoint("classify"))
@@ -328,6 +341,7 @@ def generate(
     top_k: Annotated[Optional[int], typer.Option(help="Sample only from the k most likely tokens.", min=1)] = 40,
     seed: Annotated[Optional[int], typer.Option(help="Seed for sampling.")] = None,
     checkpoint: Annotated[Optional[Path], typer.Option(help="A pretraining checkpoint (default: this workspace's last run, else one from a workshop kit).")] = None,
+    weights: Annotated[Optional[str], typer.Option("--weights", help="gpt2 (or gpt2-355M, ...): OpenAI's GPT-2 in your GPTModel instead (tutor data download gpt2).")] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Continue a prompt with your pretrained GPT (your GPTModel and your generate)."""
@@ -336,6 +350,14 @@ def generate(
     from tutor.learner import LearnerCodeError
 
     course = open_course(workspace)
+    if weights is not None:
+        writer = gpt2_writer(course, weights)
+        try:
+            text = writer.complete(prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, seed=seed)
+        except LearnerCodeError as exc:
+            die(str(exc), code=1)
+        console.print(prompt + text, markup=False, highlight=False)
+        return
     path = checkpoint or default_pretrained(course, err.print)
     if not path.exists():
         die(f"no checkpoint at {path}; train one with `tutor train pretrain` first", code=1)
@@ -345,3 +367,19 @@ def generate(
     except (CheckpointError, LearnerCodeError) as exc:
         die(str(exc), code=1)
     console.print(prompt + text, markup=False, highlight=False)
+
+
+def gpt2_writer(course, weights: str):
+    """GPT-2 in the learner's model for --weights; their generate_cached writes once lesson 25 passes."""
+    from tutor.data.gpt2 import Gpt2Error
+    from tutor.learner import LearnerCodeError
+    from tutor.training.gpt2 import gpt2_writer as writer, is_gpt2_source
+
+    size = is_gpt2_source(weights)
+    if size is None:
+        die(f"--weights takes gpt2 or gpt2-SIZE (124M, 355M, 774M, 1558M), not {weights!r}")
+    try:
+        with console.status("Loading GPT-2 into your GPTModel…"):
+            return writer(course.workspace, size, cached=course.state(course.lesson(25)) == Status.PASSED)
+    except (Gpt2Error, LearnerCodeError) as exc:
+        die(str(exc), code=1)

@@ -84,6 +84,16 @@ def cache_dir() -> Path:
     return data_home() / "cache"
 
 
+def weights_root() -> Path:
+    """Downloaded or imported weights: one folder per model."""
+    return data_home() / "weights"
+
+
+def weights_dir(size: str) -> Path:
+    """OpenAI's GPT-2 weights of one size (124M, 355M, 774M, 1558M, or custom-...)."""
+    return weights_root() / f"gpt2-{size}"
+
+
 def kit_checkpoints_dir() -> Path:
     """Pretrained checkpoints imported from a workshop kit (a shared starting point)."""
     return data_home() / "checkpoints"

@@ -104,16 +104,25 @@ def pinned_hash(path: Path, source: Source) -> str:
 
 
 def fetch(source: Source, *, retries: int = 3, timeout: float = 30.0,
-          progress: Callable[[int, int], None] | None = None, wait: Callable[[float], None] = time.sleep) -> Path:
-    """The verified file, downloaded if it is not here yet."""
-    target = downloads_dir() / source.filename
-    if target.is_file() and pinned_hash(target, source) == source.sha256:
+          progress: Callable[[int, int], None] | None = None, wait: Callable[[float], None] = time.sleep,
+          target: Path | None = None, sha256: str | None = None, urls: tuple[str, ...] | None = None) -> Path:
+    """The verified file, downloaded if it is not here yet.
+
+    `target` (default: the downloads folder) and `sha256` (default: the source's pin;
+    empty: the caller verifies the file itself) and `urls` (default: the source's)
+    serve files whose place and hash are known only at run time (GPT-2's weights).
+    A partial file left by a broken download is resumed with an HTTP Range request.
+    """
+    target = target or downloads_dir() / source.filename
+    expected = source.sha256 if sha256 is None else sha256
+    if target.is_file() and expected and pinned_hash(target, source) == expected:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     failures: list[str] = []
-    for url in source.urls:
+    for url in urls or source.urls:
         try:
-            return _fetch_from(url, source, target, retries=retries, timeout=timeout, progress=progress, wait=wait)
+            return _fetch_from(url, source, target, expected, retries=retries, timeout=timeout, progress=progress,
+                               wait=wait)
         except DownloadError as exc:
             failures.append(str(exc))
     if len(failures) == 1:
@@ -121,39 +130,49 @@ def fetch(source: Source, *, retries: int = 3, timeout: float = 30.0,
     raise DownloadError(f"{source.name}: none of its {len(failures)} sources worked: " + " / ".join(failures))
 
 
-def _fetch_from(url: str, source: Source, target: Path, *, retries: int, timeout: float,
+def _fetch_from(url: str, source: Source, target: Path, expected: str, *, retries: int, timeout: float,
                 progress: Callable[[int, int], None] | None, wait: Callable[[float], None]) -> Path:
-    """One source: streamed to a .part file, retried on passing errors, kept only if its checksum matches."""
+    """One source: streamed to a .part file (resumed where a broken attempt left it), retried
+    on passing errors, kept only if its checksum matches."""
     partial = target.with_name(target.name + ".part")
     host = urlparse(url).hostname
     last: Exception | None = None
     for attempt in range(1, retries + 1):
+        have = partial.stat().st_size if partial.is_file() else 0
+        request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as out:
-                total = int(response.headers.get("Content-Length") or source.size or 0)
-                done = 0
-                while block := response.read(1 << 16):
-                    out.write(block)
-                    done += len(block)
-                    if progress:
-                        progress(done, total)
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                resumed = have > 0 and response.status == 206
+                done = have if resumed else 0
+                length = int(response.headers.get("Content-Length") or 0)
+                total = done + length if length else source.size
+                with open(partial, "ab" if resumed else "wb") as out:
+                    while block := response.read(1 << 16):
+                        out.write(block)
+                        done += len(block)
+                        if progress:
+                            progress(done, total)
+                if length and done < total:
+                    raise ConnectionError(f"the connection closed after {done:,} of {total:,} bytes")
             break
         except urllib.error.HTTPError as exc:  # the server answered: retrying will not help
+            if exc.code == 416 and have:  # nothing left to fetch: the partial file is whole
+                break
             partial.unlink(missing_ok=True)
             raise DownloadError(f"{host} answered {exc.code} {exc.reason} for {source.name}. Instead, {source.offline_hint}") from None
         except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-            last = exc
-            partial.unlink(missing_ok=True)
+            last = exc  # the partial file is kept: the next attempt resumes it
             if attempt < retries:
                 wait(2.0 * attempt)
     else:
         reason = getattr(last, "reason", last)
         raise DownloadError(f"could not reach {host} ({reason}); are you offline? Instead, {source.offline_hint}")
-    actual = pinned_hash(partial, source)
-    if actual != source.sha256:
-        partial.unlink(missing_ok=True)
-        raise DownloadError(f"{source.name}: the download's checksum is {actual[:16]}…, expected {source.sha256[:16]}…; "
-                            "it was not kept. Try again, or " + source.offline_hint)
+    if expected:
+        actual = pinned_hash(partial, source)
+        if actual != expected:
+            partial.unlink(missing_ok=True)
+            raise DownloadError(f"{source.name}: the download's checksum is {actual[:16]}…, expected {expected[:16]}…; "
+                                "it was not kept. Try again, or " + source.offline_hint)
     partial.replace(target)
     return target
 

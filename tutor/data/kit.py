@@ -28,7 +28,7 @@ from tutor.core.locations import (data_home, datasets_dir, kit_checkpoints_dir, 
 
 MANIFEST = "tutor-kit.json"
 FORMAT = "tutor-kit-1"
-KINDS = ("download", "sms", "corpus", "checkpoint", "settings")
+KINDS = ("download", "sms", "corpus", "checkpoint", "settings", "gpt2")
 MAX_MEMBER = 8 * 2**30  # no single kit file is trusted beyond 8 GB
 MAX_TOTAL = 16 * 2**30  # nor a whole kit beyond 16 GB, once decompressed
 
@@ -71,6 +71,11 @@ def available_data() -> list[tuple[str, str, Path]]:
     imported = datasets_dir() / sms.DATASET / "messages.tsv"
     if imported.is_file() and not any(name == sms.DATASET for _, name, _ in found):
         found.append(("sms", sms.DATASET, imported))
+    from tutor.data import gpt2
+
+    weights = gpt2.find_weights()
+    if weights is not None and weights.name in gpt2.SIZES:  # one of OpenAI's four: its settings are known
+        found.append(("gpt2", weights.name, weights.path))
     return found
 
 
@@ -124,7 +129,7 @@ def _write(out: Path, entries: list[tuple[str, str, Path]], log: Callable[[str],
                 used.add(member)
                 log(f"adding {kind} {name} ({path.stat().st_size:,} bytes)")
                 # Checkpoints do not shrink when deflated; storing them is much faster.
-                archive.write(path, member, compress_type=zipfile.ZIP_STORED if kind == "checkpoint" else None)
+                archive.write(path, member, compress_type=zipfile.ZIP_STORED if kind in ("checkpoint", "gpt2") else None)
                 items.append(Item(kind, name, member, path.stat().st_size, sha256_of(path)))
             manifest = {"format": FORMAT, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                         "items": [asdict(i) for i in items]}
@@ -270,6 +275,12 @@ def _verify(item: Item, file: Path, where: Path) -> None:
             from tutor.core.checkpoint import load
 
             load(file)
+        elif item.kind == "gpt2":
+            from tutor.data import gpt2
+
+            if item.name not in gpt2.SIZES:
+                raise KitError(f"{item.path}: GPT-2 {item.name!r} is not one of {', '.join(gpt2.SIZES)}")
+            gpt2.verify_structure(file, size=item.name)
         elif item.kind == "settings":
             from tutor.engine.lessons import load_registry
             from tutor.engine.settings import load_settings
@@ -329,6 +340,10 @@ def unpack(path: Path, log: Callable[[str], None] = lambda _: None) -> list[str]
                 os.utime(target)  # the newest import is the default starting point
                 done.append(f"pretrained checkpoint {target} (the default for `tutor train classify` "
                             "until you pretrain your own)")
+            elif item.kind == "gpt2":
+                from tutor.data import gpt2
+
+                done.append(gpt2.describe(gpt2.import_folder(file)))
             elif item.kind == "settings":
                 target = _place(file, workshop_settings_path())
                 done.append(f"workshop settings {target}: make a workspace with `tutor init DIR --from {target}`")
