@@ -70,7 +70,6 @@ def main() -> None:
     gpt_module, train = load_reference()
     import model.data as data
     import model.tokenizer as tokenizer
-
     from tutor.learner import build_model
     from tutor.training.pretrain import adamw
     from tutor.training.tokens import train_tokenizer

@@ -55,7 +55,6 @@ def main() -> None:
     gpt, _ = load_reference()
     import model.gpt2_weights as loader
     import model.kv_cache as kv
-
     from tutor.data import gpt2 as weights_data
     from tutor.training.presets import PRESETS
 

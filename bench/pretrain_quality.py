@@ -37,8 +37,7 @@ def nats_per_char(workspace, checkpoint_path: Path) -> float:
     import torch.nn.functional as F
 
     from tutor.core import checkpoint as ckpt
-    from tutor.learner import build_from_checkpoint
-    from tutor.learner import import_learner
+    from tutor.learner import build_from_checkpoint, import_learner
 
     c = ckpt.load(checkpoint_path)
     model = build_from_checkpoint(lambda module: import_learner(workspace, module), c)

@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
 from _reference import load_reference  # noqa: I001 - the benchmark's sibling module
-
-import sys
-from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tutor.training.presets import PRESETS  # noqa: E402

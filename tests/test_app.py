@@ -16,7 +16,6 @@ from tutor.app.screens.lesson_map import LessonMapScreen
 from tutor.engine.stubs import solution_files
 
 
-
 def summary(app) -> str:
     return str(app.screen.query_one("#results-summary").render())
 

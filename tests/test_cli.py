@@ -9,10 +9,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from tests.helpers import cli, run  # noqa: F401 - run is used below
 from tutor.engine.lessons import load_registry
 from tutor.engine.stubs import solution_files
-
-from tests.helpers import cli, run  # noqa: F401 - run is used below
 
 
 @pytest.fixture

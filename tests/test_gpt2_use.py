@@ -9,11 +9,13 @@ import os
 
 import pytest
 
-from tests.test_pretrain import tutor
+from tests.helpers import tutor
 from tutor.checks.gpt2_refs import gpt2_state_dict
 from tutor.engine.lessons import load_registry
 
-LESSON_17 = load_registry().get(17)
+LESSON_17, LESSON_23 = load_registry().get(17), load_registry().get(23)
+
+pytestmark = pytest.mark.slow  # training runs
 
 
 @pytest.fixture
@@ -61,10 +63,33 @@ def test_classify_from_gpt2_and_lesson_17_reads_it(with_gpt2, runner):
     assert any(line.startswith("> ") and line.split()[1] in ("spam", "ham") for line in chat.stdout.splitlines())
 
 
+def test_instruct_from_gpt2_then_chat_and_lesson_23_read_it(with_gpt2, runner):
+    """Instruction tuning can start from GPT-2 as the book's chapter 7 does: its tokenizer and
+    shape go into the checkpoint, so chat and lesson 23's recount rebuild them unaided."""
+    from pathlib import Path
+
+    from tutor.core import checkpoint as ckpt
+
+    ws, env = with_gpt2
+    run = tutor("train", "instruct", "--from", "gpt2", "--data", "instruct-demo", "--epochs", "1", "--batch-size", "32",
+                "--max-new-tokens", "6", "--json", cwd=ws.root, env=env)
+    done = json.loads(run.stdout.splitlines()[-1])
+    tuned = ckpt.load(Path(done["checkpoint"]))
+    assert tuned.header["model_cfg"]["vocab_size"] == 50257 and tuned.header["instruct"]["pretrained"].startswith("gpt2-")
+    assert tuned.special_tokens == {"<|endoftext|>": 50256}
+    chat = tutor("chat", "--instruct", cwd=ws.root, env=env, input="What is 2 + 3?\n")
+    assert "Type an instruction" in chat.stdout, chat.stderr
+    result = runner.check(ws, LESSON_23)
+    assert result.checks[0].status == "passed", result.checks[0].message
+    overall = done["exact_match"]["overall"]
+    assert f"{overall['right']} of {overall['total']}" in result.checks[1].message
+
+
 def test_without_weights_the_message_names_download_and_import(make_workspace, tutor_home):
     ws = make_workspace()
     env = {**os.environ, "TUTOR_HOME": str(tutor_home)}
-    for args in (("generate", "--weights", "gpt2"), ("train", "classify", "--from", "gpt2")):
+    for args in (("generate", "--weights", "gpt2"), ("train", "classify", "--from", "gpt2"),
+                 ("train", "instruct", "--from", "gpt2")):
         out = tutor(*args, cwd=ws.root, env=env, check=False)
         said = " ".join(out.stderr.split())
         assert out.returncode == 1 and "tutor data download gpt2" in said and "tutor data import" in said

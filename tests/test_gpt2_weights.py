@@ -223,7 +223,7 @@ def test_the_four_sizes_count_as_the_lessons_say():
     assert counts == {"124M": 124_439_808, "355M": 354_823_168, "774M": 774_030_080, "1558M": 1_557_611_200}
     assert gpt2.Config(50257, 1024, 768, 12, 12).parameters(tied=False) == 163_037_184
     text = (Path(__file__).resolve().parents[1] / "lessons/24_load_gpt2_weights/lesson.md").read_text()
-    for name, n in counts.items():
+    for _name, n in counts.items():
         assert f"{n:,}" in text
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
 import csv
 import json
 import time
 
+import pytest
 from typer.testing import CliRunner
 
 from tutor.cli import app

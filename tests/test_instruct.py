@@ -130,12 +130,6 @@ def test_resume_after_a_kill_follows_the_uninterrupted_run(trained, tmp_path):
     assert resumed[-1]["exact_match"]["overall"] == events[-1]["exact_match"]["overall"]
 
 
-def test_from_gpt2_is_not_available_yet(trained):  # until the part on real weights lands
-    ws, env, _, _ = trained
-    run = tutor("train", "instruct", "--from", "gpt2", cwd=ws.root, env=env, check=False)
-    assert run.returncode == 1 and "not available yet" in run.stderr
-
-
 async def test_chat_screen_streams_an_answer_in_instruct_mode(trained, runner, monkeypatch):
     from tutor.app.app import TutorApp
     from tutor.app.screens.chat import ChatScreen

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import practice_tsv, run, tiny_checkpoint
+from tutor.core import checkpoint, locations
 from tutor.data import kit, sms
 from tutor.data.corpus import load_corpus
 from tutor.engine.lessons import load_registry
 from tutor.engine.settings import load_settings
-from tutor.core import checkpoint, locations
-
-from tests.helpers import practice_tsv, run, tiny_checkpoint
 
 SETTINGS = '[course]\nlessons = "5-8"\nsolutions = false\n'
 

@@ -4,7 +4,6 @@ Tables, hints and diagrams of every lesson are tested in test_lessons_text.py.""
 
 from __future__ import annotations
 
-
 import pytest
 
 from tutor.engine.lessons import load_registry

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import MICRO, tutor
-from tutor.engine.lessons import load_registry
 from tutor.core import checkpoint as ckpt
+from tutor.engine.lessons import load_registry
 
 pytestmark = pytest.mark.slow  # training runs
 

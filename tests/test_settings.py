@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import run
 from tutor.app.app import TutorApp
 from tutor.app.screens.dialogs import ConfirmScreen
 from tutor.app.screens.lesson import LessonScreen
@@ -18,17 +19,15 @@ from tutor.engine.course import (
     starting_files,
 )
 from tutor.engine.lessons import load_registry
-from tutor.engine.status import Status
 from tutor.engine.settings import (
     CourseSettings,
     SettingsError,
     load_settings,
     parse_settings,
 )
+from tutor.engine.status import Status
 from tutor.engine.stubs import generate_stubs, solution_files
 from tutor.engine.workspace import MARKER_TEXT, extract_components, write_workspace
-
-from tests.helpers import run
 
 REGISTRY = load_registry()
 NUMBERS = REGISTRY.numbers()

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import practice_tsv, run, tiny_checkpoint
-from tutor.data import kit, sms
 from tutor.core import checkpoint
+from tutor.data import kit, sms
 
 
 def _kit(path: Path, items: list[dict], members: dict[str, bytes], manifest: object = None) -> Path:

@@ -20,9 +20,9 @@ import pytest
 from typer.testing import CliRunner
 
 from tutor.cli import app
+from tutor.core.locations import python_command
 from tutor.engine.grading import bwrap_works, grade
 from tutor.engine.lessons import load_registry
-from tutor.core.locations import python_command
 from tutor.engine.stubs import generate_stubs, solution_files
 from tutor.engine.workspace import write_workspace
 

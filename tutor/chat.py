@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tutor.engine.workspace import Workspace
 from tutor.core import checkpoint as ckpt
+from tutor.engine.workspace import Workspace
 from tutor.learner import LearnerCodeError, checkpoint_encoding, explain, import_learner, importer, model_from_checkpoint
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from tutor.engine.status import Status
-
 from rich.console import Group
 from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
 from tutor.engine.results import LessonResult
+from tutor.engine.status import Status
 
 MARKS = {
     Status.PASSED: ("✓", "green"),

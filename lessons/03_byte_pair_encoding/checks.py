@@ -66,7 +66,7 @@ VARIANTS = {
     "ties go to the smallest pair; the contract breaks ties towards the lexicographically greatest (left, right) pair": dict(tie="min"),
     "ties go to the pair seen first (as max(pairs, key=pairs.get) does, and the book's bonus code and minbpe): "
     "this course breaks ties towards the lexicographically greatest (left, right) pair": dict(tie="first"),
-    "merges cross pre-token boundaries: pre-tokenize each chunk with regex.findall(SPLIT_PATTERN, ...) and count pairs inside each piece only": dict(pretokenize=False),
+    "merges cross pre-token boundaries: pre-tokenize each chunk with regex.findall(SPLIT_PATTERN, ...) and count pairs inside each piece only": dict(pretokenize=False),  # noqa: E501
     "the special token is merged like ordinary text: split the text on the special tokens first": dict(split_specials=False),
     "overlapping pairs are undercounted: every adjacent position counts, so 'aaa' holds two ('a', 'a') pairs": dict(overlapping=False),
     "the stopping size ignores the special tokens: stop when len(ranks) + len(special_tokens) == vocab_size": dict(count_specials=False),

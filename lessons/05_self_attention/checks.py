@@ -5,8 +5,7 @@ import random
 import torch
 
 from tutor.checks import assert_close, check, fail, learner
-from tutor.checks.torch_refs import (attention_mistakes, attention_reference, check_batch_independent,
-                                     check_grads_reach, expect_linear, expect_shape)
+from tutor.checks.torch_refs import attention_mistakes, attention_reference, check_batch_independent, check_grads_reach, expect_linear, expect_shape
 
 
 def _make(d_in, d_out, **kw):

@@ -3,8 +3,16 @@
 import torch
 
 from tutor.checks import assert_close, check, fail, learner
-from tutor.checks.torch_refs import (check_dropout_modes, check_dropout_on_weights, attention_mistakes, attention_reference, check_batch_independent,
-                                     check_causal, expect_linear, expect_shape)
+from tutor.checks.torch_refs import (
+    attention_mistakes,
+    attention_reference,
+    check_batch_independent,
+    check_causal,
+    check_dropout_modes,
+    check_dropout_on_weights,
+    expect_linear,
+    expect_shape,
+)
 
 
 def _make(d_in, d_out, context_length, dropout, **kw):

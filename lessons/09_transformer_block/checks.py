@@ -4,7 +4,7 @@ import torch
 import torch.nn as nn
 
 from tutor.checks import assert_close, check, expect_equal, fail, learner
-from tutor.checks.torch_refs import check_dropout_modes, check_causal, check_grads_reach, randomise
+from tutor.checks.torch_refs import check_causal, check_dropout_modes, check_grads_reach, randomise
 
 CFG = {"vocab_size": 50, "context_length": 8, "emb_dim": 12, "n_heads": 3, "n_layers": 2, "drop_rate": 0.0, "qkv_bias": False}
 

@@ -31,7 +31,11 @@ def warmup():
     for step in (0, 4, 9):
         got, want = _lr(step, **kw), _formula(step, **kw)
         if not math.isclose(got, want, rel_tol=1e-9):
-            why = " Warm-up is off by one: step 0 already takes a step, so use (step + 1) / warmup_steps." if math.isclose(got, 6e-4 * step / 10) else ""
+            why = (
+                " Warm-up is off by one: step 0 already takes a step, so use (step + 1) / warmup_steps."
+                if math.isclose(got, 6e-4 * step / 10)
+                else ""
+            )
             fail(f"lr_at({step}, peak_lr=6e-4, warmup_steps=10, ...): expected {want:.6g}, got {got:.6g}.{why}")
 
 
@@ -124,8 +128,10 @@ def clipping():
     moved = torch.sqrt(sum((p.detach() - b).square().sum() for p, b in zip(model.parameters(), before))).item()
     if abs(moved - 0.01) > 1e-4:
         if abs(moved - full) < 1e-4:
-            fail(f"with max_grad_norm=0.01 and SGD(lr=1) the parameters moved by {moved:.4g}, the unclipped gradient norm. "
-                 "Clip between backward() and optimizer.step(): clipping after the step is too late.")
+            fail(
+                f"with max_grad_norm=0.01 and SGD(lr=1) the parameters moved by {moved:.4g}, the unclipped gradient norm. "
+                "Clip between backward() and optimizer.step(): clipping after the step is too late."
+            )
         fail(f"with max_grad_norm=0.01 and SGD(lr=1) the parameters should move by 0.01, they moved by {moved:.4g}.")
     model2 = Bigram()
     before = [p.detach().clone() for p in model2.parameters()]

@@ -79,7 +79,7 @@ def diagnose(model, sd):
         for name, got, want in pairs:
             if not _close(got, want):
                 if _close(got, want.T):
-                    return f"{p}{'attn.c_proj' if 'out_proj' in name else 'mlp'} weight is not transposed into {name}: Conv1D stores (in, out), use .T"
+                    return f"{p}{'attn.c_proj' if 'out_proj' in name else 'mlp'} weight is not transposed into {name}: Conv1D stores (in, out), use .T"  # noqa: E501
                 return f"trf_blocks[{i}].{name} does not hold the checkpoint's tensor"
         biases = [("norm1.shift", block.norm1.shift, sd[p + "ln_1.bias"]),
                   ("norm2.shift", block.norm2.shift, sd[p + "ln_2.bias"]),

@@ -241,7 +241,7 @@ def _interpret(raw: list[bytes | None], ended: list[bool], waited: float, what: 
         if not isinstance(message, dict) or len(message) != 1 or next(iter(message)) not in ("ok", "missing", "error"):
             fail(f"Rank {rank} sent an answer in an unknown form while running {what}.")
         messages.append(message)
-    for rank, message in enumerate(messages):
+    for _rank, message in enumerate(messages):
         if message and "missing" in message:
             fail(f"Not implemented yet: {str(message['missing'])[:300]}. Write it in model/distributed.py.")
     for rank, message in enumerate(messages):  # an error of the learner's own comes first: the others waited on it
@@ -287,15 +287,14 @@ def _tensors(values: object, names: list[str], shapes: dict[str, torch.Size], wh
              allow_none: bool = False) -> dict[str, torch.Tensor | None]:
     """A rank's numbers as tensors, once their names and lengths are what they must be."""
     if not isinstance(values, dict) or sorted(values) != sorted(names):
-        fail(f"{what}: a rank answered with other tensors than the model's ({show(sorted(values)) if isinstance(values, dict) else type(values).__name__}).")
+        fail(f"{what}: a rank answered with other tensors than the model's ({show(sorted(values)) if isinstance(values, dict) else type(values).__name__}).")  # noqa: E501
     out: dict[str, torch.Tensor | None] = {}
     for name in names:
         item = values[name]
         if item is None and allow_none:
             out[name] = None
             continue
-        if (not isinstance(item, list) or len(item) != math.prod(shapes[name])
-                or not all(type(v) in (float, int) for v in item)):
+        if not isinstance(item, list) or len(item) != math.prod(shapes[name]) or not all(type(v) in (float, int) for v in item):
             fail(f"{what}: a rank's {name} is not {math.prod(shapes[name])} numbers.")
         out[name] = torch.tensor(item, dtype=torch.float64).reshape(shapes[name])
     return out
@@ -306,8 +305,7 @@ def _shapes(model: nn.Module) -> dict[str, torch.Size]:
 
 
 def _same(a: dict, b: dict, atol: float = 1e-9) -> bool:
-    return all((a[n] is None) == (b[n] is None) and (a[n] is None or torch.allclose(a[n], b[n], atol=atol, rtol=0))
-               for n in a)
+    return all((a[n] is None) == (b[n] is None) and (a[n] is None or torch.allclose(a[n], b[n], atol=atol, rtol=0)) for n in a)
 
 
 # --- the checks ------------------------------------------------------------
@@ -322,31 +320,32 @@ def shards():
         size = 12 // world_size
         for rank in range(world_size):
             got = m.shard(batch, rank, world_size)
-            want = batch[rank * size:(rank + 1) * size]
-            if isinstance(got, torch.Tensor) and got.shape == want.shape and torch.equal(got, batch[rank::world_size]) \
-                    and not torch.equal(got, want):
-                fail(f"Looks like interleaved shards: shard(batch, {rank}, {world_size}) gave rows "
-                     f"{got[:, 0].div(2, rounding_mode='floor').tolist()} (every {world_size}th row); the contract "
-                     f"asks for contiguous slices, rows {rank * size}..{(rank + 1) * size - 1}. Both split the batch, "
-                     "but only contiguous slices let every rank find its part by position "
-                     "(batch[rank * size:(rank + 1) * size]).")
+            want = batch[rank * size : (rank + 1) * size]
+            if isinstance(got, torch.Tensor) and got.shape == want.shape and torch.equal(got, batch[rank::world_size]) and not torch.equal(got, want):
+                fail(
+                    f"Looks like interleaved shards: shard(batch, {rank}, {world_size}) gave rows "
+                    f"{got[:, 0].div(2, rounding_mode='floor').tolist()} (every {world_size}th row); the contract "
+                    f"asks for contiguous slices, rows {rank * size}..{(rank + 1) * size - 1}. Both split the batch, "
+                    "but only contiguous slices let every rank find its part by position "
+                    "(batch[rank * size:(rank + 1) * size])."
+                )
             assert_close(got, want, f"shard(batch of 12 rows, rank={rank}, world_size={world_size})", atol=0, rtol=0)
     if not torch.equal(batch, given):
         fail("shard changed the batch it was given; take a slice, never write into the batch.")
     x = torch.randn(6, 3, 4)
-    assert_close(m.shard(x, 1, 2), x[3:], "shard of a (6, 3, 4) batch, rank 1 of 2: rows 3..5, every other "
-                 "dimension whole", atol=0, rtol=0)
+    assert_close(m.shard(x, 1, 2), x[3:], "shard of a (6, 3, 4) batch, rank 1 of 2: rows 3..5, every other dimension whole", atol=0, rtol=0)
     for rows, world_size in ((5, 2), (7, 3), (2, 4)):
         try:
             got = m.shard(torch.zeros(rows, 2), 0, world_size)
         except ValueError:
             continue
         except Exception as exc:  # noqa: BLE001
-            fail(f"shard of a batch of {rows} rows over {world_size} ranks raised {type(exc).__name__}: {exc}; the "
-                 "contract asks for ValueError.")
-        fail(f"shard of a batch of {rows} rows over {world_size} ranks returned {show(got)} instead of raising "
-             "ValueError. Unequal shards would weight one rank's rows more than the others' when the gradients "
-             "are averaged, so the result would no longer equal one process's step.")
+            fail(f"shard of a batch of {rows} rows over {world_size} ranks raised {type(exc).__name__}: {exc}; the contract asks for ValueError.")
+        fail(
+            f"shard of a batch of {rows} rows over {world_size} ranks returned {show(got)} instead of raising "
+            "ValueError. Unequal shards would weight one rank's rows more than the others' when the gradients "
+            "are averaged, so the result would no longer equal one process's step."
+        )
 
 
 @check("broadcast_parameters: on 2 processes, every rank ends with rank src's parameters and buffers")
@@ -354,28 +353,40 @@ def broadcast():
     answers = _run_ranks(_scenario_broadcast, "broadcast_parameters")
     names, shapes = _names(Tiny(0)), _shapes(Tiny(0))
     for src, key in ((0, "src0"), (1, "src1")):
-        want = {n: torch.tensor(v, dtype=torch.float64).reshape(shapes[n]) for n, v in
-                _values(_with_scale(Tiny(seed=(100 if src == 0 else 200) + src), src)).items()}
+        want = {
+            n: torch.tensor(v, dtype=torch.float64).reshape(shapes[n])
+            for n, v in _values(_with_scale(Tiny(seed=(100 if src == 0 else 200) + src), src)).items()
+        }
         call = "broadcast_parameters(model)" if src == 0 else "broadcast_parameters(model, src=1)"
         for rank, answer in enumerate(answers):
             got = _tensors(answer.get(key) if isinstance(answer, dict) else None, names, shapes, call)
-            own = {n: torch.tensor(v, dtype=torch.float64).reshape(shapes[n]) for n, v in
-                   _values(_with_scale(Tiny(seed=(100 if src == 0 else 200) + rank), rank)).items()}
+            own = {
+                n: torch.tensor(v, dtype=torch.float64).reshape(shapes[n])
+                for n, v in _values(_with_scale(Tiny(seed=(100 if src == 0 else 200) + rank), rank)).items()
+            }
             if rank != src and _same(got, own):
-                fail(f"After {call}, rank {rank} still holds its own starting weights: nothing was broadcast. "
-                     "Every rank must start from the same weights, or each trains a different model and averaging "
-                     "their gradients means nothing. dist.broadcast(tensor, src) each parameter and buffer.")
-            if rank != src and all(torch.equal(got[n], want[n]) for n in _names(Tiny(0), buffers=False)) \
-                    and not torch.equal(got["scale"], want["scale"]):
-                fail(f"After {call}, rank {rank} has rank {src}'s parameters but not its buffers "
-                     f"(`scale` is {got['scale'].tolist()}, rank {src}'s is {want['scale'].tolist()}). The contract "
-                     "broadcasts model.buffers() too (a running statistic, a mask).")
+                fail(
+                    f"After {call}, rank {rank} still holds its own starting weights: nothing was broadcast. "
+                    "Every rank must start from the same weights, or each trains a different model and averaging "
+                    "their gradients means nothing. dist.broadcast(tensor, src) each parameter and buffer."
+                )
+            if (
+                rank != src
+                and all(torch.equal(got[n], want[n]) for n in _names(Tiny(0), buffers=False))
+                and not torch.equal(got["scale"], want["scale"])
+            ):
+                fail(
+                    f"After {call}, rank {rank} has rank {src}'s parameters but not its buffers "
+                    f"(`scale` is {got['scale'].tolist()}, rank {src}'s is {want['scale'].tolist()}). The contract "
+                    "broadcasts model.buffers() too (a running statistic, a mask)."
+                )
             for n in names:
-                assert_close(got[n], want[n], f"{n} on rank {rank} after {call} (it must equal rank {src}'s)",
-                             atol=0, rtol=0)
+                assert_close(got[n], want[n], f"{n} on rank {rank} after {call} (it must equal rank {src}'s)", atol=0, rtol=0)
     if not all(isinstance(a, dict) and a.get("same_objects") is True for a in answers):
-        fail("broadcast_parameters replaced the model's Parameter objects; an optimizer built before it would "
-             "still update the old ones. Write into each tensor in place (dist.broadcast does).")
+        fail(
+            "broadcast_parameters replaced the model's Parameter objects; an optimizer built before it would "
+            "still update the old ones. Write into each tensor in place (dist.broadcast does)."
+        )
 
 
 def _with_scale(model: Tiny, rank: int) -> Tiny:
@@ -399,25 +410,29 @@ def all_reduce():
     mean = {n: None if own[0][n] is None else sum(o[n] for o in own) / WORLD for n in names}
     total = {n: None if own[0][n] is None else sum(o[n] for o in own) for n in names}
     for rank, answer in enumerate(answers):
-        got = _tensors(answer.get("grads") if isinstance(answer, dict) else None, names, shapes,
-                       "all_reduce_gradients", allow_none=True)
+        got = _tensors(answer.get("grads") if isinstance(answer, dict) else None, names, shapes, "all_reduce_gradients", allow_none=True)
         if got["unused"] is not None:
-            fail("all_reduce_gradients gave a gradient to a parameter that had none (`unused`, whose .grad was "
-                 "None). Skip a parameter whose .grad is None: it took no part in the loss.")
+            fail(
+                "all_reduce_gradients gave a gradient to a parameter that had none (`unused`, whose .grad was "
+                "None). Skip a parameter whose .grad is None: it took no part in the loss."
+            )
         if any(got[n] is None for n in names if n != "unused"):
             fail("After all_reduce_gradients a parameter's .grad is None although backward had given it one.")
         if _same(got, total):
-            fail("Looks like the gradients were summed over the ranks and not divided by world_size: on rank "
-                 f"{rank} each .grad is the sum of the {WORLD} ranks' gradients. Each rank's loss is already a mean "
-                 "over its shard, so the full batch's gradient is the mean of the ranks' gradients: divide the sum "
-                 "by dist.get_world_size().")
+            fail(
+                "Looks like the gradients were summed over the ranks and not divided by world_size: on rank "
+                f"{rank} each .grad is the sum of the {WORLD} ranks' gradients. Each rank's loss is already a mean "
+                "over its shard, so the full batch's gradient is the mean of the ranks' gradients: divide the sum "
+                "by dist.get_world_size()."
+            )
         if _same(got, own[rank]):
-            fail(f"Rank {rank}'s gradients are its own, unchanged: nothing was all-reduced. Each .grad must become "
-                 "the mean over the ranks (dist.all_reduce with SUM, then divide by world_size).")
+            fail(
+                f"Rank {rank}'s gradients are its own, unchanged: nothing was all-reduced. Each .grad must become "
+                "the mean over the ranks (dist.all_reduce with SUM, then divide by world_size)."
+            )
         for n in names:
             if n != "unused":
-                assert_close(got[n], mean[n], f"{n}.grad on rank {rank} (the mean of the ranks' gradients)",
-                             atol=1e-9, rtol=1e-7)
+                assert_close(got[n], mean[n], f"{n}.grad on rank {rank} (the mean of the ranks' gradients)", atol=1e-9, rtol=1e-7)
 
 
 def _simulate(mode: str, steps: int = 3) -> tuple[dict[str, torch.Tensor], list[float], list[list[float]]]:
@@ -435,12 +450,12 @@ def _simulate(mode: str, steps: int = 3) -> tuple[dict[str, torch.Tensor], list[
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
             losses.append(loss.item())
-            shard_losses.append([_loss(model, x[2 * r:2 * r + 2], y[2 * r:2 * r + 2]).item() for r in range(WORLD)])
+            shard_losses.append([_loss(model, x[2 * r : 2 * r + 2], y[2 * r : 2 * r + 2]).item() for r in range(WORLD)])
         else:
             grads = []
             for r in range(WORLD) if rank is None else [rank]:
                 model.zero_grad()
-                _loss(model, x[2 * r:2 * r + 2], y[2 * r:2 * r + 2]).backward()
+                _loss(model, x[2 * r : 2 * r + 2], y[2 * r : 2 * r + 2]).backward()
                 if mode == "clip-first":
                     torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
                 grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
@@ -459,40 +474,51 @@ def train_steps():
     answers = _run_ranks(_scenario_train, "ddp_train_step")
     model = Tiny(0)
     names, shapes = _names(model, buffers=False), _shapes(model)
-    got = [_tensors(a.get("params") if isinstance(a, dict) else None, names, shapes, "ddp_train_step")
-           for a in answers]
+    got = [_tensors(a.get("params") if isinstance(a, dict) else None, names, shapes, "ddp_train_step") for a in answers]
     want, losses, shard_losses = _simulate("full")
     for rank, params in enumerate(got):
         if _same(params, _simulate(f"own:{rank}")[0], atol=1e-7):
-            fail(f"Looks like each rank stepped with its own shard's gradient: rank {rank}'s parameters are those of "
-                 "training on its shard alone, so the ranks have drifted apart. The gradients were averaged before "
-                 "backward (when there was nothing to average yet) or not at all: call all_reduce_gradients(model) "
-                 "after loss.backward() and before the optimizer's step.")
+            fail(
+                f"Looks like each rank stepped with its own shard's gradient: rank {rank}'s parameters are those of "
+                "training on its shard alone, so the ranks have drifted apart. The gradients were averaged before "
+                "backward (when there was nothing to average yet) or not at all: call all_reduce_gradients(model) "
+                "after loss.backward() and before the optimizer's step."
+            )
     if _same(got[0], _simulate("clip-first")[0], atol=1e-7) and not _same(got[0], want, atol=1e-7):
-        fail("Looks like the gradients were clipped before the all-reduce: each rank clipped its own gradient, "
-             "then the clipped gradients were averaged. Clip the averaged gradient (the full batch's gradient, "
-             "which train_step clips), so: backward, all_reduce_gradients, clip, step.")
+        fail(
+            "Looks like the gradients were clipped before the all-reduce: each rank clipped its own gradient, "
+            "then the clipped gradients were averaged. Clip the averaged gradient (the full batch's gradient, "
+            "which train_step clips), so: backward, all_reduce_gradients, clip, step."
+        )
     for rank, params in enumerate(got):
         for n in names:
-            assert_close(params[n], want[n], f"{n} on rank {rank} after 3 steps (train_step on the full batch "
-                         "in one process gives the expected values)", atol=1e-5, rtol=0)
+            assert_close(
+                params[n],
+                want[n],
+                f"{n} on rank {rank} after 3 steps (train_step on the full batch in one process gives the expected values)",
+                atol=1e-5,
+                rtol=0,
+            )
     for rank, answer in enumerate(answers):
         returned = answer.get("losses") if isinstance(answer, dict) else None
         if not isinstance(returned, list) or len(returned) != 3:
             fail(f"ddp_train_step on rank {rank}: expected one loss per step, got {show(returned)}")
-        for step, value in enumerate(returned):
+        for _step, value in enumerate(returned):
             if type(value) is not float and type(value) is not int:
                 fail(f"ddp_train_step should return the loss as a float (loss.item()), got {str(value)[:120]}")
-        if all(abs(returned[s] - shard_losses[s][rank]) < 1e-7 for s in range(3)) \
-                and any(abs(returned[s] - losses[s]) > 1e-7 for s in range(3)):
-            fail(f"Looks like the loss was returned for one rank only: rank {rank} returned its own shard's loss "
-                 f"{[round(v, 6) for v in returned]}, not the mean over all ranks {[round(v, 6) for v in losses]}. "
-                 "All-reduce a copy of the loss (SUM) and divide by world_size, so every rank returns the loss "
-                 "train_step would report.")
+        if all(abs(returned[s] - shard_losses[s][rank]) < 1e-7 for s in range(3)) and any(abs(returned[s] - losses[s]) > 1e-7 for s in range(3)):
+            fail(
+                f"Looks like the loss was returned for one rank only: rank {rank} returned its own shard's loss "
+                f"{[round(v, 6) for v in returned]}, not the mean over all ranks {[round(v, 6) for v in losses]}. "
+                "All-reduce a copy of the loss (SUM) and divide by world_size, so every rank returns the loss "
+                "train_step would report."
+            )
         for step in range(3):
             if abs(returned[step] - losses[step]) > 1e-6:
-                fail(f"ddp_train_step's loss at step {step + 1} on rank {rank}: expected {losses[step]:.6f} (the "
-                     f"mean over the ranks, the full batch's loss), got {returned[step]:.6f}")
+                fail(
+                    f"ddp_train_step's loss at step {step + 1} on rank {rank}: expected {losses[step]:.6f} (the "
+                    f"mean over the ranks, the full batch's loss), got {returned[step]:.6f}"
+                )
     return f"2 ranks equal 1 process after 3 steps (largest difference {_largest(got, want):.1e})"
 
 

@@ -73,7 +73,9 @@ def attention_variant(
         scores = scores.masked_fill(blocked, float("-inf"))
     elif causal and mask == "zero":
         scores = scores.masked_fill(blocked, 0.0)
-    divisor = {"sqrt_head": math.sqrt(head_dim), "none": 1.0, "head": float(head_dim), "sqrt_d_out": math.sqrt(d_out), "sqrt_d_in": math.sqrt(d_in)}[scale]
+    divisor = {"sqrt_head": math.sqrt(head_dim), "none": 1.0, "head": float(head_dim), "sqrt_d_out": math.sqrt(d_out), "sqrt_d_in": math.sqrt(d_in)}[
+        scale
+    ]
     weights = torch.softmax(scores / divisor, dim=softmax_dim)
     if causal and mask == "after_softmax":
         weights = weights.masked_fill(blocked, 0.0)
@@ -83,7 +85,9 @@ def attention_variant(
     return out
 
 
-def attention_mistakes(module: nn.Module, x: torch.Tensor, *, heads: int = 1, causal: bool = False, out_proj: bool = False) -> dict[str, Callable[[], torch.Tensor]]:
+def attention_mistakes(
+    module: nn.Module, x: torch.Tensor, *, heads: int = 1, causal: bool = False, out_proj: bool = False
+) -> dict[str, Callable[[], torch.Tensor]]:
     """{description of a mistake: what the output would be with it}."""
     base = dict(heads=heads, causal=causal, out_proj=out_proj)
     head_word = "head_dim" if heads > 1 else "d_out"
@@ -99,16 +103,23 @@ def attention_mistakes(module: nn.Module, x: torch.Tensor, *, heads: int = 1, ca
     }
     if heads > 1:
         found["the scores are scaled by sqrt(d_out); with several heads, use sqrt(head_dim) = sqrt(d_out / num_heads)"] = v(scale="sqrt_d_out")
-        found["the heads are interleaved: head j must take the contiguous features j*head_dim:(j+1)*head_dim (view as (b, t, num_heads, head_dim))"] = v(interleaved=True)
+        found[
+            "the heads are interleaved: head j must take the contiguous features j*head_dim:(j+1)*head_dim (view as (b, t, num_heads, head_dim))"
+        ] = v(interleaved=True)
         found["out_proj is not applied: pass the concatenated heads through self.out_proj"] = v(out_proj=False)
-        found["the heads are split with a view straight to (b, num_heads, t, head_dim), which mixes tokens with "
-              "features: view as (b, t, num_heads, head_dim), then .transpose(1, 2)"] = v(split_transpose=False)
-        found["the heads are split interleaved but merged back contiguously: the merge must undo the split "
-              "(split with view(b, t, num_heads, head_dim).transpose(1, 2), merge with transpose(1, 2) then reshape)"] = v(
-            interleaved=True, merge_interleaved=False)
+        found[
+            "the heads are split with a view straight to (b, num_heads, t, head_dim), which mixes tokens with "
+            "features: view as (b, t, num_heads, head_dim), then .transpose(1, 2)"
+        ] = v(split_transpose=False)
+        found[
+            "the heads are split interleaved but merged back contiguously: the merge must undo the split "
+            "(split with view(b, t, num_heads, head_dim).transpose(1, 2), merge with transpose(1, 2) then reshape)"
+        ] = v(interleaved=True, merge_interleaved=False)
     if causal:
         found["the mask lets one future token through: mask every position j > i (torch.triu(..., diagonal=1))"] = v(future=1)
-        found["the mask is applied after the softmax: set masked scores to -inf *before* the softmax, so each row still sums to 1"] = v(mask="after_softmax")
+        found["the mask is applied after the softmax: set masked scores to -inf *before* the softmax, so each row still sums to 1"] = v(
+            mask="after_softmax"
+        )
         found["masked scores are set to 0, not -inf: exp(0) = 1 still gives the future some weight"] = v(mask="zero")
         found["there is no causal mask: position i must not attend to positions after i"] = v(causal=False)
     else:
@@ -181,9 +192,11 @@ def check_dropout_on_weights(make: Callable[[int, float], nn.Module], what: str)
     zeros = out == 0
     partial = zeros.any(dim=1) & ~zeros.all(dim=1)
     if partial.any():
-        fail(f"{what}: some outputs are exactly zero while others in the same row are not: dropout is applied to "
-             "the context vectors (or the values, or the output), not to the attention weights. Apply it to the "
-             "weights, before weights @ values.")
+        fail(
+            f"{what}: some outputs are exactly zero while others in the same row are not: dropout is applied to "
+            "the context vectors (or the values, or the output), not to the attention weights. Apply it to the "
+            "weights, before weights @ values."
+        )
     dropped = out @ values.T
     causal = torch.tril(torch.ones(t, t, dtype=torch.bool))
     kept = dropped[causal].abs() > 1e-4
@@ -191,8 +204,7 @@ def check_dropout_on_weights(make: Callable[[int, float], nn.Module], what: str)
     if kept.all():
         fail(f"{what}: in train() mode no attention weight was dropped: apply nn.Dropout to the attention weights.")
     if not torch.allclose(dropped[causal][kept], expected_kept[kept], atol=1e-3, rtol=1e-3):
-        fail(f"{what}: the kept attention weights should be the eval() weights scaled by 1/(1-p), as nn.Dropout "
-             "does; they are not.")
+        fail(f"{what}: the kept attention weights should be the eval() weights scaled by 1/(1-p), as nn.Dropout does; they are not.")
     share = 1 - kept.float().mean().item()
     if not 0.2 < share < 0.8:
         fail(f"{what}: with dropout={p}, {share:.0%} of the attention weights were dropped; expected about {p:.0%}.")
@@ -201,7 +213,9 @@ def check_dropout_on_weights(make: Callable[[int, float], nn.Module], what: str)
 def check_grads_reach(module: nn.Module, loss: torch.Tensor, what: str) -> None:
     module.zero_grad()
     loss.backward()
-    dead = [n for n, p in module.named_parameters() if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all() or p.grad.abs().sum() == 0)]
+    dead = [
+        n for n, p in module.named_parameters() if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all() or p.grad.abs().sum() == 0)
+    ]
     if dead:
         fail(f"{what}: no gradient reaches {', '.join(dead[:6])}. Is each parameter used in forward (and not detached)?")
 

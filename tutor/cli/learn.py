@@ -14,8 +14,7 @@ import typer
 from rich.markdown import Markdown
 from rich.syntax import Syntax
 
-from tutor.cli.common import (Format, WorkspaceOpt, confirm, console, die, err, lesson_of, open_course,
-                              report_rewrite)
+from tutor.cli.common import Format, WorkspaceOpt, confirm, console, die, err, lesson_of, open_course, report_rewrite
 from tutor.engine.status import UNCHECKED
 
 

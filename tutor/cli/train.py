@@ -9,9 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from tutor.cli.common import RunProgress, WorkspaceOpt, console, default_pretrained, die, ensure_lessons_pass, err, open_course, parse_sets
 from tutor.engine.status import Status
-from tutor.cli.common import (RunProgress, WorkspaceOpt, default_pretrained, die, ensure_lessons_pass, err,
-                              open_course, parse_sets, console)
 
 app = typer.Typer(help="Train a GPT with your own code.", no_args_is_help=True)
 
@@ -38,10 +37,9 @@ def pretrain(
 ) -> None:
     """Pretrain a GPT (or, with --arch llama, your Llama-style model) built from your model/ code on a
     corpus; checkpoints let you --resume."""
-    from tutor.data.corpus import CorpusError, file_corpus, load_corpus
     from tutor.core.checkpoint import CheckpointError
-    from tutor.learner import LearnerCodeError
-    from tutor.learner import ARCHITECTURES
+    from tutor.data.corpus import CorpusError, file_corpus, load_corpus
+    from tutor.learner import ARCHITECTURES, LearnerCodeError
     from tutor.training.presets import PRESETS
     from tutor.training.pretrain import Pretrainer, TrainingError
 
@@ -125,14 +123,13 @@ def classify(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Fine-tune your pretrained GPT into a spam classifier (your lessons 15-16 code)."""
-    from tutor.data.sms import SmsDataError
     from tutor.core.checkpoint import CheckpointError
-    from tutor.training.classify import ClassifierTrainer, ClassifySettings
-    from tutor.learner import LearnerCodeError
-    from tutor.training.pretrain import TrainingError
-
     from tutor.data.gpt2 import Gpt2Error
+    from tutor.data.sms import SmsDataError
+    from tutor.learner import LearnerCodeError
+    from tutor.training.classify import ClassifierTrainer, ClassifySettings
     from tutor.training.gpt2 import classify_start
+    from tutor.training.pretrain import TrainingError
 
     course = open_course(workspace)
     try:
@@ -173,7 +170,7 @@ def classify(
 
 
 def instruct(
-    from_: Annotated[Optional[str], typer.Option("--from", help="Where to start: a checkpoint file, or pretrained-run (this workspace's last pretraining run, the default).")] = None,
+    from_: Annotated[Optional[str], typer.Option("--from", help="Where to start: a checkpoint file, pretrained-run (this workspace's last pretraining run, the default), or gpt2 (gpt2-355M, ...) for OpenAI's GPT-2 in your GPTModel.")] = None,
     data: Annotated[str, typer.Option(help="instruct-demo (the practice set, offline) or instructions (imported or downloaded).")] = "instruct-demo",
     epochs: Annotated[int, typer.Option(min=1)] = 8,
     lr: Annotated[float, typer.Option(help="Peak learning rate (warm-up, then cosine decay).")] = 2e-3,
@@ -188,20 +185,28 @@ def instruct(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Fine-tune your pretrained GPT to follow instructions (your lesson 22 code), then score its test answers."""
-    from tutor.data.instructions import DATASET, DEMO, InstructionDataError
     from tutor.core.checkpoint import CheckpointError
-    from tutor.training.instruct import InstructSettings, InstructTrainer, task_table
+    from tutor.data.instructions import DATASET, DEMO, InstructionDataError
     from tutor.learner import LearnerCodeError
+    from tutor.training.instruct import InstructSettings, InstructTrainer, task_table
     from tutor.training.pretrain import TrainingError, pick_device
 
     if data not in (DEMO, DATASET):
         die(f"--data must be {DEMO} or {DATASET}, not {data!r}")
-    if from_ == "gpt2":
-        die("--from gpt2 is not available yet: loading OpenAI's GPT-2 weights comes with the part on real weights. "
-             "Start from your own pretrained run (the default).", code=1)
+    from tutor.data.gpt2 import Gpt2Error, require_weights
+    from tutor.training.gpt2 import is_gpt2_source
+
+    weights = None
+    if is_gpt2_source(from_) is not None:
+        try:
+            weights = require_weights(is_gpt2_source(from_) or None)
+        except Gpt2Error as exc:
+            die(str(exc), code=1)
     course = open_course(workspace)
     say = err.print if json_lines else console.print
-    if from_ is None or from_ == "pretrained-run":
+    if weights is not None:
+        start = None
+    elif from_ is None or from_ == "pretrained-run":
         start = course.workspace.run_checkpoint() if scratch else default_pretrained(course, say)
     else:
         start = Path(from_)
@@ -220,7 +225,7 @@ def instruct(
     try:
         trainer = InstructTrainer(course.workspace, settings, start, out or course.workspace.run_dir("instruct"),
                                   from_scratch=scratch, resume=resume, device=pick_device(device), on_event=on_event,
-                                  log=say, judge_model=judge)
+                                  log=say, judge_model=judge, gpt2=weights)
         done = trainer.run()
     except KeyboardInterrupt:
         on_event.close()
@@ -254,8 +259,8 @@ def chat(
 
     from tutor.chat import SpamChat
     from tutor.core.checkpoint import CheckpointError
-    from tutor.training.generation import load_for_generation
     from tutor.learner import LearnerCodeError
+    from tutor.training.generation import load_for_generation
 
     try:
         import readline  # noqa: F401 - arrow keys and history for input()
@@ -346,8 +351,8 @@ def generate(
 ) -> None:
     """Continue a prompt with your pretrained GPT (your GPTModel and your generate)."""
     from tutor.core.checkpoint import CheckpointError
-    from tutor.training.generation import load_for_generation
     from tutor.learner import LearnerCodeError
+    from tutor.training.generation import load_for_generation
 
     course = open_course(workspace)
     if weights is not None:
@@ -373,7 +378,8 @@ def gpt2_writer(course, weights: str):
     """GPT-2 in the learner's model for --weights; their generate_cached writes once lesson 25 passes."""
     from tutor.data.gpt2 import Gpt2Error
     from tutor.learner import LearnerCodeError
-    from tutor.training.gpt2 import gpt2_writer as writer, is_gpt2_source
+    from tutor.training.gpt2 import gpt2_writer as writer
+    from tutor.training.gpt2 import is_gpt2_source
 
     size = is_gpt2_source(weights)
     if size is None:

@@ -28,9 +28,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from tutor.data.download import DownloadError, Source, fetch, sha256_of
 from tutor.core.atomic import temporary_beside, write_text_atomic
 from tutor.core.locations import weights_dir, weights_root
+from tutor.data.download import DownloadError, Source, fetch, sha256_of
 
 VOCAB = 50_257
 CONTEXT = 1_024

@@ -21,10 +21,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
-from tutor.data.download import sha256_of
 from tutor.core import locations as paths
-from tutor.core.locations import (data_home, datasets_dir, kit_checkpoints_dir, kit_corpora_dir, safe_name,
-                                   workshop_settings_path)
+from tutor.core.locations import data_home, datasets_dir, kit_checkpoints_dir, kit_corpora_dir, safe_name, workshop_settings_path
+from tutor.data.download import sha256_of
 
 MANIFEST = "tutor-kit.json"
 FORMAT = "tutor-kit-1"
@@ -59,8 +58,8 @@ def is_kit(path: Path) -> bool:
 
 def available_data() -> list[tuple[str, str, Path]]:
     """(kind, name, file) of the data on this machine that a kit can carry."""
-    from tutor.data import sms
     from tutor.core.locations import downloads_dir
+    from tutor.data import sms
     from tutor.data.download import SOURCES, pinned_hash
 
     found = []
@@ -298,9 +297,9 @@ def unpack(path: Path, log: Callable[[str], None] = lambda _: None) -> list[str]
     Every member is checked before anything is installed, so a damaged kit
     changes nothing.
     """
+    from tutor.core.locations import downloads_dir
     from tutor.data import sms
     from tutor.data.corpus import file_corpus
-    from tutor.core.locations import downloads_dir
     from tutor.data.download import SOURCES, install_download
 
     path = Path(path)

@@ -6,8 +6,6 @@ what a reset keeps) lives in one place.
 
 from __future__ import annotations
 
-from tutor.engine.status import Status
-
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +16,7 @@ from tutor.engine.progress import ProgressStore
 from tutor.engine.results import LessonResult
 from tutor.engine.runner import CheckRunner
 from tutor.engine.settings import CourseSettings, load_settings
+from tutor.engine.status import Status
 from tutor.engine.stubs import generate_stubs, solution_files
 from tutor.engine.workspace import (
     MARKER,
@@ -25,6 +24,7 @@ from tutor.engine.workspace import (
     extract_components,
     replace_components,
 )
+
 
 @dataclass
 class Rewrite:
@@ -125,18 +125,28 @@ class Course:
         return next((l for l in self.lessons if states[l.number] != Status.PASSED), self.lessons[-1])
 
     # -- checking --
-    def check(self, runner: CheckRunner, lessons: Iterable[Lesson], *, seed: int | None = None, timeout: float | None = None, record: bool = True, include_runs: bool = True, on_result: Callable[[LessonResult], None] | None = None) -> list[LessonResult]:
+    def check(
+        self,
+        runner: CheckRunner,
+        lessons: Iterable[Lesson],
+        *,
+        seed: int | None = None,
+        timeout: float | None = None,
+        record: bool = True,
+        include_runs: bool = True,
+        on_result: Callable[[LessonResult], None] | None = None,
+    ) -> list[LessonResult]:
         """Check each lesson; with include_runs=False a run milestone is reported as not run
         (it measures a training run made on the learner's own machine)."""
         results = []
         for lesson in lessons:
             if lesson.kind == "run" and not include_runs:
-                results.append(LessonResult(lesson.number, lesson.id, lesson.title, Status.NOT_RUN,
-                                            message="a run milestone: it measures your own training run"))
+                results.append(
+                    LessonResult(lesson.number, lesson.id, lesson.title, Status.NOT_RUN, message="a run milestone: it measures your own training run")
+                )
                 continue
             fingerprint = self.workspace.fingerprint(lesson)
-            result = runner.check(self.workspace, lesson, seed=seed,
-                                  timeout=timeout if timeout is not None else self.settings.check_timeout)
+            result = runner.check(self.workspace, lesson, seed=seed, timeout=timeout if timeout is not None else self.settings.check_timeout)
             if record:
                 self.store.update(lambda store: store.record_result(result, fingerprint))
             results.append(result)
@@ -144,7 +154,9 @@ class Course:
                 on_result(result)
         return results
 
-    def check_in_order(self, runner: CheckRunner, *, seed: int | None = None, timeout: float | None = None, on_result: Callable[[LessonResult], None] | None = None) -> list[LessonResult]:
+    def check_in_order(
+        self, runner: CheckRunner, *, seed: int | None = None, timeout: float | None = None, on_result: Callable[[LessonResult], None] | None = None
+    ) -> list[LessonResult]:
         """From lesson 1 on, each lesson is checked once the lesson it builds on passes (the one
         before it, or its `after`); the others are reported locked."""
         results: list[LessonResult] = []
@@ -179,8 +191,9 @@ class Course:
     def require_solutions(self) -> None:
         """Raises SolutionsOff when the instructor's settings hide the reference."""
         if not self.settings.solutions:
-            raise SolutionsOff("the reference solutions are turned off for this course (its tutor.toml says "
-                               "solutions = false); the hints are still there")
+            raise SolutionsOff(
+                "the reference solutions are turned off for this course (its tutor.toml says solutions = false); the hints are still there"
+            )
 
     def solution_text(self, number: int) -> dict[str, str]:
         self.require_solutions()

@@ -12,8 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tutor.engine.lessons import Lesson
 from tutor.core.locations import child_pythonpath
+from tutor.engine.lessons import Lesson
 from tutor.engine.workspace import Workspace
 
 BASE_MEMORY_MB = 1536  # the interpreter and torch itself

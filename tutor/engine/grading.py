@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from tutor.engine.lessons import load_registry
 from tutor.core.locations import child_pythonpath, python_command
-from tutor.engine.status import RESULTS, Status
+from tutor.engine.lessons import load_registry
 from tutor.engine.runner import default_threads
 from tutor.engine.scan import scan_workspace
+from tutor.engine.status import RESULTS, Status
 from tutor.engine.workspace import MARKER, is_workspace
 
 MAX_WORKSPACE_BYTES = 32 * 2**20  # a submission's model/ larger than this is not graded

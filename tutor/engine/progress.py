@@ -13,8 +13,6 @@ message, never silently reset.
 
 from __future__ import annotations
 
-from tutor.engine.status import Status
-
 import json
 import time
 from collections.abc import Callable
@@ -25,6 +23,7 @@ from typing import Any
 from tutor.core.atomic import write_text_atomic
 from tutor.core.locations import progress_dir, workspace_key
 from tutor.engine.results import LessonResult
+from tutor.engine.status import Status
 
 VERSION = 1
 

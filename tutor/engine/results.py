@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from tutor.engine.status import PROBLEMS, UNCHECKED, Status
-
 import json
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from tutor.engine.status import PROBLEMS, UNCHECKED, Status
 
 _CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 

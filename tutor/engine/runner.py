@@ -8,8 +8,6 @@ dies or stops answering, the runner says so in the result and starts a new one.
 
 from __future__ import annotations
 
-from tutor.engine.status import Status
-
 import json
 import os
 import random
@@ -19,9 +17,10 @@ import subprocess
 import threading
 import time
 
-from tutor.engine.lessons import Lesson
 from tutor.core.locations import child_pythonpath, data_home, python_command
+from tutor.engine.lessons import Lesson
 from tutor.engine.results import LessonResult
+from tutor.engine.status import Status
 from tutor.engine.workspace import Workspace
 
 DEFAULT_TIMEOUT = 10.0  # seconds for one lesson's checks
@@ -177,5 +176,11 @@ class CheckRunner:
                 raw = {"number": lesson.number, "status": Status.TAMPERED, "checks": [], "message": f"Tampered: {exc}.", "seed": request["seed"]}
             except (WorkerError, OSError, ValueError) as exc:
                 self._discard()
-                raw = {"number": lesson.number, "status": Status.ERROR, "checks": [], "message": f"The checks could not run: {exc}. Try again; the worker restarts.", "seed": request["seed"]}
+                raw = {
+                    "number": lesson.number,
+                    "status": Status.ERROR,
+                    "checks": [],
+                    "message": f"The checks could not run: {exc}. Try again; the worker restarts.",
+                    "seed": request["seed"],
+                }
         return LessonResult.from_worker(raw, id=lesson.id, title=lesson.title)

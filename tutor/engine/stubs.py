@@ -16,8 +16,8 @@ import ast
 import sys
 from pathlib import Path
 
-from tutor.engine.lessons import Registry, load_registry
 from tutor.core.locations import reference_dir
+from tutor.engine.lessons import Registry, load_registry
 
 BEGIN = "# BEGIN SOLUTION"
 END = "# END SOLUTION"

@@ -42,8 +42,9 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 OUTPUT_LIMIT = 4000  # characters of the learner's own prints kept for the report
 FILE_SIZE_LIMIT = 64 * 2**20  # a print loop must not fill the disk
@@ -533,15 +534,15 @@ def warm_up() -> None:
     import regex  # noqa: F401
     import tiktoken  # noqa: F401
     import torch  # noqa: F401
-    import torch.utils.data  # noqa: F401
-
-    import tutor.checks  # noqa: F401
-    import tutor.checks.torch_refs  # noqa: F401
 
     # An optimizer's first step imports torch._dynamo (0.8 s), which rewraps
     # torch.manual_seed among others. Imported here, once, it is neither paid in every
     # child (a grader's tight time limit) nor mistaken for learner tampering.
     import torch._dynamo  # noqa: F401
+    import torch.utils.data  # noqa: F401
+
+    import tutor.checks  # noqa: F401
+    import tutor.checks.torch_refs  # noqa: F401
 
 
 def _lines(fd: int):
@@ -602,7 +603,7 @@ def serve() -> None:
         try:
             result = run_in_child(request)
         except Exception as exc:  # noqa: BLE001 - keep serving; report the fault
-            result = {"number": request.get("number"), "status": "error", "checks": [], "message": f"The check worker failed: {exc!r}", "traceback": traceback.format_exc(), "output": "", "seed": request.get("seed"), "duration": 0.0}
+            result = {"number": request.get("number"), "status": "error", "checks": [], "message": f"The check worker failed: {exc!r}", "traceback": traceback.format_exc(), "output": "", "seed": request.get("seed"), "duration": 0.0}  # noqa: E501
         result["id"] = request.get("id")
         _reply(stdout, result)
 

@@ -18,11 +18,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from tutor.core import checkpoint as ckpt
 from tutor.data import sms
 from tutor.engine.workspace import Workspace
-from tutor.core import checkpoint as ckpt
-from tutor.learner import (LearnerCodeError, build_from_checkpoint, checkpoint_arch, checkpoint_encoding, explain,
-                           import_learner, importer, model_from_checkpoint)
+from tutor.learner import (
+    LearnerCodeError,
+    build_from_checkpoint,
+    checkpoint_arch,
+    checkpoint_encoding,
+    explain,
+    import_learner,
+    importer,
+    model_from_checkpoint,
+)
 from tutor.training.optimizer import adamw
 from tutor.training.runlog import Event, RunLog
 

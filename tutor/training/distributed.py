@@ -309,10 +309,10 @@ def rank_main(spec_path: str) -> int:
     import torch
     import torch.distributed as dist
 
+    from tutor.core.checkpoint import CheckpointError
     from tutor.data.corpus import Corpus, CorpusError
     from tutor.data.sms import SmsDataError
     from tutor.engine.workspace import Workspace
-    from tutor.core.checkpoint import CheckpointError
     from tutor.learner import LearnerCodeError
     from tutor.training.presets import Settings
     from tutor.training.pretrain import Pretrainer, TrainingError

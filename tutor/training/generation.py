@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tutor.engine.workspace import Workspace
 from tutor.core import checkpoint as ckpt
+from tutor.engine.workspace import Workspace
 from tutor.learner import LearnerCodeError, checkpoint_encoding, explain, importer, model_from_checkpoint
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from tutor.data import gpt2 as weights_data
 from tutor.engine.workspace import Workspace
-from tutor.training.generation import Writer
 from tutor.learner import LearnerCodeError, explain, import_learner
+from tutor.training.generation import Writer
 
 FROM_GPT2 = "gpt2"
 # The book's chapter 6 recipe for fine-tuning GPT-2 124M into the spam classifier.

@@ -26,12 +26,21 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tutor.data import instructions as idata
-from tutor.core.atomic import write_text_atomic
-from tutor.engine.workspace import Workspace
 from tutor.core import checkpoint as ckpt
-from tutor.learner import (LearnerCodeError, architecture, build_model, checkpoint_arch, checkpoint_encoding, explain,
-                           import_learner, importer, model_from_checkpoint)
+from tutor.core.atomic import write_text_atomic
+from tutor.data import instructions as idata
+from tutor.engine.workspace import Workspace
+from tutor.learner import (
+    LearnerCodeError,
+    architecture,
+    build_model,
+    checkpoint_arch,
+    checkpoint_encoding,
+    explain,
+    import_learner,
+    importer,
+    model_from_checkpoint,
+)
 from tutor.training.optimizer import adamw
 from tutor.training.runlog import Event, RunLog
 
@@ -169,6 +178,7 @@ class InstructTrainer:
     on_event: Callable[[Event], None] = lambda event: None
     log: Callable[[str], None] = print
     judge_model: str = "llama3"
+    gpt2: Any = None  # tutor.data.gpt2.Weights: start from OpenAI's GPT-2 (in the learner's GPTModel) instead
     _log: RunLog = field(init=False, repr=False)
 
     @property
@@ -216,13 +226,10 @@ class InstructTrainer:
             self.from_scratch = saved["scratch"]
             base_header = resumed.header
         else:
-            if self.pretrained is None or not Path(self.pretrained).is_file():
-                raise ckpt.CheckpointError(f"no pretrained checkpoint at {self.pretrained}: run `tutor train pretrain` "
-                                           "first (or give one with --from)")
+            base = self._starting_point()
             metrics.unlink(missing_ok=True)
             for stale in (self.checkpoint_path, self.last_path, self.responses_path):
                 stale.unlink(missing_ok=True)
-            base = ckpt.load(self.pretrained)
             base_header = base.header
         self._log = RunLog(metrics, self.on_event)
         if resumed is not None:
@@ -249,14 +256,19 @@ class InstructTrainer:
 
         arch = checkpoint_arch(base_header)
         torch.manual_seed(s.seed)
-        try:
-            model = build_model(importer(self.workspace), cfg, arch).to(self.device)
-        except LearnerCodeError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise LearnerCodeError(f"{architecture(arch).cls}(cfg) failed: {explain(exc)}") from None
-        if not self.from_scratch and resumed is None:
-            ckpt.load_into(model, base)
+        if self.gpt2 is not None and not self.from_scratch and resumed is None:
+            from tutor.training.gpt2 import gpt2_model
+
+            model = gpt2_model(self.workspace, self.gpt2).to(self.device)
+        else:
+            try:
+                model = build_model(importer(self.workspace), cfg, arch).to(self.device)
+            except LearnerCodeError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                raise LearnerCodeError(f"{architecture(arch).cls}(cfg) failed: {explain(exc)}") from None
+            if not self.from_scratch and resumed is None:
+                ckpt.load_into(model, base)
         # A run saved with a single parameter group (before matrices alone decayed) resumes as it was.
         one_group = resumed is not None and len(resumed.optimizer["param_groups"]) == 1
         optimizer = adamw(model.parameters(), lr=s.peak_lr, weight_decay=s.weight_decay, decay_all=one_group)
@@ -269,7 +281,7 @@ class InstructTrainer:
             step, best = resumed.step, resumed.header["instruct"]["best_val_loss"]
 
         info = {"settings": asdict(s), "data": s.data, "entries": len(entries), "test_digest": entries_digest(parts["test"]),
-                "pretrained": str(self.pretrained) if self.pretrained else None, "scratch": self.from_scratch,
+                "pretrained": self._source(), "scratch": self.from_scratch,
                 "pad_token_id": pad, "max_new_tokens": s.new_tokens()}
         header = {"model_cfg": cfg, "tokenizer": base_header["tokenizer"], "arch": arch}
 
@@ -322,6 +334,24 @@ class InstructTrainer:
         except Exception as exc:  # noqa: BLE001 - the learner's code
             raise LearnerCodeError(f"training stopped at step {step}: {explain(exc)}") from None
         return self.evaluate(parts["test"], ins, encoding, best)
+
+    def _starting_point(self) -> ckpt.Checkpoint:
+        """The checkpoint to fine-tune: a pretraining run's, or GPT-2's shape and tokenizer (its
+        weights are then loaded by the learner's load_gpt2_weights)."""
+        if self.gpt2 is not None:
+            from tutor.training.gpt2 import gpt2_tokenizer_header
+
+            return ckpt.Checkpoint({"arch": "gpt", "model_cfg": self.gpt2.config.model_cfg(),
+                                    "tokenizer": gpt2_tokenizer_header()}, {}, None, None)
+        if self.pretrained is None or not Path(self.pretrained).is_file():
+            raise ckpt.CheckpointError(f"no pretrained checkpoint at {self.pretrained}: run `tutor train pretrain` "
+                                       "first (or give one with --from)")
+        return ckpt.load(self.pretrained)
+
+    def _source(self) -> str | None:
+        if self.gpt2 is not None:
+            return f"gpt2-{self.gpt2.name} ({self.gpt2.path})"
+        return str(self.pretrained) if self.pretrained else None
 
     def evaluate(self, test: list[dict[str, str]], ins, encoding, best: float) -> Event:
         """The best checkpoint answers the test split; the answers are written and scored."""

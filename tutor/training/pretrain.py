@@ -21,16 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tutor.data.corpus import Corpus
-from tutor.core.atomic import clean_stale_temporaries
-from tutor.engine.workspace import Workspace
 from tutor.core import checkpoint as ckpt
-from tutor.learner import architecture, build_model
-from tutor.learner import LearnerCodeError, encoding_from_ranks, explain, import_learner
+from tutor.core.atomic import clean_stale_temporaries
+from tutor.data.corpus import Corpus
+from tutor.engine.workspace import Workspace
+from tutor.learner import LearnerCodeError, architecture, build_model, encoding_from_ranks, explain, import_learner
 from tutor.training.presets import Settings
 from tutor.training.runlog import Event, RunLog
 from tutor.training.tokens import encode_cached, train_tokenizer
-
 
 
 class TrainingError(Exception):

@@ -14,8 +14,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from tutor.data.corpus import Corpus
 from tutor.core.locations import cache_dir
+from tutor.data.corpus import Corpus
 from tutor.learner import LearnerCodeError, encoding_from_ranks, explain
 
 EOT = "<|endoftext|>"

@@ -17,7 +17,6 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, RichLog, Static
 
 
-
 class Answer(Message):
     def __init__(self, text: Text) -> None:
         super().__init__()

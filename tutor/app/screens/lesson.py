@@ -21,8 +21,8 @@ from tutor.app.messages import CheckFinished
 from tutor.app.widgets.code import CodeEditor, LessonText
 from tutor.app.widgets.results import CheckResults
 from tutor.core.atomic import write_text_atomic
-from tutor.engine.status import Status
 from tutor.engine.lessons import Lesson
+from tutor.engine.status import Status
 
 WATCH_INTERVAL = 0.4  # seconds between looks at the file's modification time
 
@@ -184,7 +184,7 @@ class LessonScreen(Screen):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                code = "\n\n".join(f"**model/{name}**\n\n```python\n{src}\n```" for name, src in self.app.course.solution_text(self.lesson.number).items())
+                code = "\n\n".join(f"**model/{name}**\n\n```python\n{src}\n```" for name, src in self.app.course.solution_text(self.lesson.number).items())  # noqa: E501
                 self.app.push_screen(PageScreen(f"{self.lesson.label} · reference solution", code or "This lesson has no code."))
 
         self.app.push_screen(ConfirmScreen("See the reference solution? The hints (ctrl+g) teach more."), answered)
@@ -210,8 +210,11 @@ class LessonScreen(Screen):
             self.action_save()
         command = find_editor()
         if command is None:
-            self.app.notify("No outside editor found: set $EDITOR (or $VISUAL), or install nano or vi. "
-                            "The Code tab (f3) edits the file here.", severity="warning", timeout=8)
+            self.app.notify(
+                "No outside editor found: set $EDITOR (or $VISUAL), or install nano or vi. The Code tab (f3) edits the file here.",
+                severity="warning",
+                timeout=8,
+            )
             return
         try:
             with self.app.suspend():

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from tutor.engine.status import Status
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Collapsible, Static
 
 from tutor.engine.results import LessonResult
+from tutor.engine.status import Status
 
 MARKS = {Status.PASSED: ("✓", "green"), Status.FAILED: ("✗", "red"), Status.ERROR: ("!", "red")}
 
