@@ -8,6 +8,8 @@ from tutor.app.app import TutorApp
 from tutor.engine.stubs import generate_stubs
 from tutor.engine.workspace import write_workspace
 
+pytestmark = pytest.mark.slow  # every screen rendered and compared, pixel for pixel
+
 SIZE = (80, 24)
 
 

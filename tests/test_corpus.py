@@ -57,6 +57,7 @@ def test_file_corpus_splits_by_document_and_is_cached(tmp_path, monkeypatch):
         file_corpus(path)
 
 
+@pytest.mark.slow  # builds the whole default corpus
 def test_default_corpus_is_built_offline_from_python_docs():
     corpus = load_corpus("pydoc")
     assert corpus.train_chars > 500_000 and corpus.val_chars > 20_000
