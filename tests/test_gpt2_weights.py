@@ -260,3 +260,18 @@ def test_a_workshop_kit_carries_the_weights(home, files, tmp_path, monkeypatch):
     lines = kit.unpack(tmp_path / "kit.zip")
     assert any("GPT-2 124M" in line for line in lines)
     assert gpt2.find_weights().path.read_bytes() == files["model.safetensors"]
+
+
+def test_absurd_sizes_in_a_header_are_refused_before_anything_is_built(home, tmp_path):
+    """A header from outside names a block a hundred million layers deep: the check refuses it at
+    once instead of listing every block it would then expect."""
+    import struct
+
+    header = {"wte.weight": {"dtype": "F32", "shape": [8, 4], "data_offsets": [0, 128]},
+              "wpe.weight": {"dtype": "F32", "shape": [4, 4], "data_offsets": [128, 192]},
+              "h.100000000.ln_1.weight": {"dtype": "F32", "shape": [4], "data_offsets": [192, 208]}}
+    raw = json.dumps(header).encode()
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + bytes(208))
+    with pytest.raises(gpt2.Gpt2Error, match="100000001 layers"):
+        gpt2.verify_structure(path)

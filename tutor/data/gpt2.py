@@ -210,8 +210,14 @@ def expected_shapes(vocab: int, context: int, d: int, n_layers: int) -> dict[str
     return shapes
 
 
+MAX_LAYERS, MAX_WIDTH, MAX_VOCAB, MAX_CONTEXT = 256, 16_384, 1_000_000, 1_000_000
+MAX_CONFIG = 1 << 20  # a config.json is a few hundred bytes
+
+
 def _heads_from_config(folder: Path) -> int | None:
     try:
+        if (folder / CONFIG).stat().st_size > MAX_CONFIG:
+            return None
         data = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
         return int(data["n_head"])
     except (OSError, ValueError, KeyError, TypeError):
@@ -229,6 +235,12 @@ def verify_structure(path: Path, *, size: str | None = None, n_heads: int | None
     context = header["wpe.weight"]["shape"][0]
     blocks = {int(k.split(".")[1]) for k in header if k.startswith("h.") and k.split(".")[1].isdigit()}
     layers = max(blocks) + 1 if blocks else 0
+    # Sizes from a file from outside are bounded before anything is built from them (a key
+    # named h.100000000 must not make the check itself list a hundred million blocks).
+    if not (0 < layers <= MAX_LAYERS and 0 < d <= MAX_WIDTH and 0 < vocab <= MAX_VOCAB and 0 < context <= MAX_CONTEXT):
+        raise Gpt2Error(f"{path.name} is not a GPT-2 checkpoint this tutor can use: {layers} layers of width {d}, "
+                        f"{vocab:,} tokens, {context:,} positions (at most {MAX_LAYERS} layers of {MAX_WIDTH}, "
+                        f"{MAX_VOCAB:,} tokens, {MAX_CONTEXT:,} positions)")
     if size is not None:
         want = SIZES[size]
         if (vocab, context, d, layers) != (VOCAB, CONTEXT, want.emb_dim, want.n_layers):
@@ -371,7 +383,8 @@ def import_folder(path: Path, log: Callable[[str], None] = lambda _: None) -> We
             if sha256_of(tmp) != sha:
                 raise Gpt2Error(f"copying {file} changed its bytes: try again")
             os.replace(tmp, target)
-    if (file.parent / CONFIG).is_file() and file.parent.resolve() != folder.resolve():
+    if ((file.parent / CONFIG).is_file() and (file.parent / CONFIG).stat().st_size <= MAX_CONFIG
+            and file.parent.resolve() != folder.resolve()):
         write_text_atomic(folder / CONFIG, (file.parent / CONFIG).read_text(encoding="utf-8"))
     _copy_tokenizer(folder)
     return _record(folder, config, sha, f"imported from {file} (sha256 {sha[:16]}…)")
