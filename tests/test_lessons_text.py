@@ -80,6 +80,10 @@ def test_diagrams_fit_an_80_column_terminal(lesson):
     (lambda t: t.replace('components = ["softmax"]', 'components = ["softmx"]', 1), "the component 'softmx' is not defined"),
     (lambda t: t.replace('dir = "04_sliding_windows"', 'dir = "04_sliding_window"', 1), "04_sliding_window/lesson.md does not exist"),
     (lambda t: t.replace("format_version = 1", "format_version = 2", 1), "format_version 2"),
+    (lambda t: t.replace("instruct = [11, 12, 13, 22]", "instruct = [11, 12, 13, 99]", 1), "runs.instruct: no lesson 99"),
+    (lambda t: t.replace("llama = [18, 19, 20, 21]", 'llama = ["18"]', 1), "architectures.llama must be a list of lesson numbers"),
+    (lambda t: t.replace("[architectures]\n", "", 1).replace("gpt = [10]\nllama = [18, 19, 20, 21]\n", "", 1),
+     "architectures is missing"),
 ])
 def test_a_mistake_in_the_course_file_is_named(tmp_path, change, words):
     import shutil
