@@ -150,3 +150,8 @@ def test_console_script_runs_without_torch_in_the_parent(ws):
     code = "import sys; from tutor.cli import main; sys.argv=['tutor','list','-w',sys.argv[1]]; \ntry: main()\nexcept SystemExit: pass\nprint('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code, str(ws)], capture_output=True, text=True, check=True)
     assert out.stdout.strip().endswith("False")
+
+
+def test_max_steps_given_twice_must_agree(ws):
+    result = run("train", "pretrain", "--max-steps", "5", "--set", "max_steps=6", "--skip-checks", "-w", ws)
+    assert result.exit_code == 2 and "--max-steps 5 and --set max_steps=6 disagree" in result.text

@@ -51,14 +51,17 @@ def pretrain(
     changes = parse_sets(set_)
     if "arch" in changes:
         die("choose the architecture with --arch, not --set arch=...")
+    if "max_steps" in changes and max_steps is not None and changes["max_steps"] != max_steps:
+        die(f"--max-steps {max_steps} and --set max_steps={changes['max_steps']} disagree; give one of them")
+    if max_steps is not None:
+        changes["max_steps"] = max_steps
     try:
-        settings = PRESETS[preset].override(max_steps=max_steps, arch=arch, **changes)
+        settings = PRESETS[preset].override(arch=arch, **changes)
         if compile_:
             settings = settings.override(compile=True)
     except (ValueError, TypeError) as exc:
         die(str(exc))
-    requested = {**changes, **({"max_steps": max_steps} if max_steps is not None else {}),
-                 **({"arch": arch} if arch is not None else {})}
+    requested = {**changes, **({"arch": arch} if arch is not None else {})}
     if not skip_checks and not resume:
         ensure_lessons_pass(course, course.registry.run_lessons("pretrain", settings.arch),
                             f"training a {settings.arch} model")
