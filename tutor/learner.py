@@ -30,7 +30,12 @@ class LearnerCodeError(Exception):
 def import_learner(workspace: Workspace, module: str) -> ModuleType:
     """The workspace's `model.<module>`."""
     root = str(workspace.root)
-    if root not in sys.path:
+    # First on the path, even when it is already further down: a clone of the tutor holds a
+    # model/ of stubs too, and a process started with the parent's path (multiprocessing's
+    # spawn) may have that clone ahead of the workspace.
+    if sys.path[:1] != [root]:
+        if root in sys.path:
+            sys.path.remove(root)
         sys.path.insert(0, root)
     try:
         return importlib.import_module(f"model.{module}")
