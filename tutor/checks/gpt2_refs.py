@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from tutor.core.gpt2_layout import gpt2_shapes
+
 
 def gpt2_names(n_layers: int) -> list[str]:
     """Every tensor name of a GPT-2 checkpoint without the `transformer.` prefix."""
@@ -23,20 +25,6 @@ def gpt2_names(n_layers: int) -> list[str]:
                                   "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight", "ln_2.bias",
                                   "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias")]
     return names + ["ln_f.weight", "ln_f.bias"]
-
-
-def gpt2_shapes(vocab: int, context: int, d: int, n_layers: int) -> dict[str, tuple[int, ...]]:
-    """Each name's shape, in the checkpoint's own orientation ((in, out) for Conv1D)."""
-    shapes: dict[str, tuple[int, ...]] = {"wte.weight": (vocab, d), "wpe.weight": (context, d),
-                                          "ln_f.weight": (d,), "ln_f.bias": (d,)}
-    for i in range(n_layers):
-        p = f"h.{i}."
-        shapes.update({p + "ln_1.weight": (d,), p + "ln_1.bias": (d,), p + "ln_2.weight": (d,), p + "ln_2.bias": (d,),
-                       p + "attn.c_attn.weight": (d, 3 * d), p + "attn.c_attn.bias": (3 * d,),
-                       p + "attn.c_proj.weight": (d, d), p + "attn.c_proj.bias": (d,),
-                       p + "mlp.c_fc.weight": (d, 4 * d), p + "mlp.c_fc.bias": (4 * d,),
-                       p + "mlp.c_proj.weight": (4 * d, d), p + "mlp.c_proj.bias": (d,)})
-    return shapes
 
 
 def gpt2_state_dict(vocab: int, context: int, d: int, n_layers: int, seed: int = 0,

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from tutor.core.atomic import temporary_beside, write_text_atomic
+from tutor.core.gpt2_layout import gpt2_shapes
 from tutor.core.locations import weights_dir, weights_root
 from tutor.data.download import DownloadError, Source, fetch, sha256_of
 
@@ -196,20 +197,6 @@ def read_header(path: Path) -> dict[str, dict]:
     return header
 
 
-def expected_shapes(vocab: int, context: int, d: int, n_layers: int) -> dict[str, tuple[int, ...]]:
-    """Every tensor of a GPT-2 checkpoint (Hugging Face names, no prefix) and its shape."""
-    shapes: dict[str, tuple[int, ...]] = {"wte.weight": (vocab, d), "wpe.weight": (context, d),
-                                          "ln_f.weight": (d,), "ln_f.bias": (d,)}
-    for i in range(n_layers):
-        p = f"h.{i}."
-        shapes.update({p + "ln_1.weight": (d,), p + "ln_1.bias": (d,), p + "ln_2.weight": (d,), p + "ln_2.bias": (d,),
-                       p + "attn.c_attn.weight": (d, 3 * d), p + "attn.c_attn.bias": (3 * d,),
-                       p + "attn.c_proj.weight": (d, d), p + "attn.c_proj.bias": (d,),
-                       p + "mlp.c_fc.weight": (d, 4 * d), p + "mlp.c_fc.bias": (4 * d,),
-                       p + "mlp.c_proj.weight": (4 * d, d), p + "mlp.c_proj.bias": (d,)})
-    return shapes
-
-
 MAX_LAYERS, MAX_WIDTH, MAX_VOCAB, MAX_CONTEXT = 256, 16_384, 1_000_000, 1_000_000
 MAX_CONFIG = 1 << 20  # a config.json is a few hundred bytes
 
@@ -247,7 +234,7 @@ def verify_structure(path: Path, *, size: str | None = None, n_heads: int | None
             raise Gpt2Error(f"{path.name} is not GPT-2 {size}: it holds {layers} layers of width {d} with "
                             f"{vocab:,} tokens and {context:,} positions (expected {want.n_layers} of {want.emb_dim}, "
                             f"{VOCAB:,}, {CONTEXT:,})")
-    for key, shape in expected_shapes(vocab, context, d, max(layers, 1)).items():
+    for key, shape in gpt2_shapes(vocab, context, d, max(layers, 1)).items():
         if key not in header:
             raise Gpt2Error(f"{path.name} lacks the tensor {key!r}: it is not a complete GPT-2 checkpoint")
         got = tuple(header[key]["shape"])
