@@ -69,3 +69,19 @@ async def until(pilot, condition, timeout: float = 30.0) -> None:
             return
         await pilot.pause(0.1)
     raise AssertionError("the app did not get there in time")
+
+
+def install_tiny_gpt2(stick: Path):
+    """A tiny random GPT-2-layout file (GPT-2's 50,257-token vocabulary, two narrow layers) imported
+    into the data home that TUTOR_HOME names, as `tutor data import` does: the app then finds it."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from tutor.checks.gpt2_refs import gpt2_state_dict
+    from tutor.data.gpt2 import import_folder
+
+    stick.mkdir(parents=True, exist_ok=True)
+    save_file(gpt2_state_dict(50257, 128, 32, 2, seed=0), str(stick / "model.safetensors"))
+    (stick / "config.json").write_text(json.dumps({"n_head": 4, "n_embd": 32, "n_layer": 2}))
+    return import_folder(stick)

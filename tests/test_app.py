@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.helpers import SIZE, until
+from tests.helpers import SIZE, install_tiny_gpt2, until
 from tutor.app.app import ProblemScreen, TutorApp
 from tutor.app.screens.dialogs import ConfirmScreen, PageScreen
 from tutor.app.screens.lesson import LessonScreen
@@ -224,6 +224,105 @@ async def test_train_screen_architecture_choice_goes_to_a_new_run_not_a_resume(m
     first, second, resumed = launched
     assert first[first.index("--arch") + 1] == "gpt" and second[second.index("--arch") + 1] == "llama"
     assert "--resume" in resumed and "--arch" not in resumed  # the run keeps its own architecture
+
+
+# What `tutor train classify|instruct --from gpt2 --json` prints, in brief: the screen reads these.
+GPT2_RUNS = {
+    "classify": [{"event": "start", "data": "sms-spam", "train": 1045, "val": 149, "test": 300, "max_length": 120,
+                  "steps": 2, "adapt_steps": 0},
+                 {"event": "step", "step": 1, "epoch": 1, "loss": 0.71}, {"event": "step", "step": 2, "epoch": 1, "loss": 0.52},
+                 {"event": "epoch", "epoch": 1, "step": 2, "train_accuracy": 0.9, "val_accuracy": 0.93},
+                 {"event": "done", "val_accuracy": 0.93, "test": {"accuracy": 0.96}, "checkpoint": "c.pt"}],
+    "instruct": [{"event": "start", "data": "instruct-demo", "train": 1700, "val": 100, "test": 200, "steps": 1, "step": 0,
+                  "params": 1e6, "practice": True},
+                 {"event": "step", "step": 1, "epoch": 1, "loss": 2.0, "lr": 5e-5},
+                 {"event": "epoch", "epoch": 1, "step": 1, "val_loss": 1.5, "best": True},
+                 {"event": "answering", "test": 200},
+                 {"event": "done", "val_loss": 1.5, "exact_match": {"overall": {"right": 150, "total": 200}}, "checkpoint": "i.pt"}],
+}
+
+
+async def test_train_screen_offers_gpt2_once_its_weights_are_here(make_workspace, runner, tutor_home, tmp_path, monkeypatch):
+    """No GPT-2 row without the weights; with them, each button starts the book's fine-tuning of GPT-2
+    and the screen follows that run's own events to its own result."""
+
+    from tutor.app.screens import train
+
+    launched = []
+    real_popen = subprocess.Popen
+
+    def record(command, **kw):  # a child that prints what the real run prints, in brief
+        launched.append(command)
+        events = GPT2_RUNS[command[command.index("train") + 1]]
+        return real_popen([sys.executable, "-c", f"import json\nfor e in {events!r}: print(json.dumps(e), flush=True)"], **kw)
+
+    monkeypatch.setattr(train.subprocess, "Popen", record)
+    app = TutorApp(make_workspace().root, runner=runner, open_all=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("t")
+        assert not app.screen.query("#gpt2-row") and app.screen.gpt2_name == ""
+        await pilot.press("escape")
+        install_tiny_gpt2(tmp_path / "stick")
+        await pilot.press("t")
+        screen = app.screen
+        assert screen.gpt2_name == "GPT-2 custom-32x2"
+        for widget in screen.query("#gpt2-row > *"):  # the offer fits the 80-column screen
+            assert widget.region.right <= SIZE[0], widget.id
+        status = lambda: str(screen.query_one("#train-status").render())  # noqa: E731
+        await pilot.click("#gpt2-classify")
+        await until(pilot, lambda: status().startswith("Done"), timeout=30)
+        assert "test accuracy 96.0%" in status() and "lesson 17" in status()
+        assert screen.losses == [0.71, 0.52]
+        assert any("validation 93.0%" in "".join(s.text for s in line) for line in screen.query_one("#samples").lines)
+        await pilot.click("#gpt2-instruct")
+        await until(pilot, lambda: status().startswith("Done") and "150 of 200" in status(), timeout=30)
+        assert "lesson 23" in status() and screen.val_losses == [1.5]
+    classify, instruct = launched
+    assert classify[classify.index("train"):classify.index("--json")] == ["train", "classify", "--from", "gpt2"]
+    assert instruct[instruct.index("train"):instruct.index("--json")] == ["train", "instruct", "--from", "gpt2"]
+
+
+async def test_chat_screen_offers_gpt2_only_once_its_weights_are_here(make_workspace, runner, tutor_home, tmp_path):
+    app = TutorApp(make_workspace().root, runner=runner)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("c")
+        screen = app.screen
+        assert "ctrl+t" not in screen.active_bindings  # not in the footer
+        await pilot.press("ctrl+t")  # the key does nothing but say where the weights come from
+        assert screen.mode == "classify"
+        await pilot.press("escape")
+        install_tiny_gpt2(tmp_path / "stick")
+        await pilot.press("c")
+        screen = app.screen
+        assert "ctrl+t" in screen.active_bindings
+        await pilot.press("ctrl+t")
+        assert screen.mode == "gpt2" and "GPT-2" in screen.title and screen.sub_title == "GPT-2 custom-32x2"
+
+
+@pytest.mark.slow  # GPT-2's layout fine-tuned for real
+async def test_train_screen_fine_tunes_gpt2_then_the_chat_screen_uses_it(make_workspace, runner, tutor_home, tmp_path):
+    """A learner's path with the weights on the machine: the button fine-tunes GPT-2 (here a tiny random
+    one in GPT-2's layout) in their own GPTModel; the chat screen then classifies with it and writes with GPT-2."""
+    install_tiny_gpt2(tmp_path / "stick")
+    app = TutorApp(make_workspace().root, runner=runner, open_all=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("t")
+        screen = app.screen
+        screen.extra_args = ["--data", "sms-demo", "--epochs", "1"]
+        await pilot.click("#gpt2-classify")
+        status = lambda: str(screen.query_one("#train-status").render())  # noqa: E731
+        await until(pilot, lambda: status().startswith(("Done", "The ")), timeout=300)
+        assert status().startswith("Done: test accuracy"), status()
+        await pilot.press("escape", "c")
+        chat = app.screen
+        log = chat.query_one("#chat-log")
+        texts = lambda: ["".join(seg.text for seg in line) for line in log.lines]  # noqa: E731
+        await pilot.press(*"WIN a prize now", "enter")
+        await until(pilot, lambda: any(t.startswith(("spam ", "ham ")) for t in texts()), timeout=120)
+        await pilot.press("ctrl+t", *"Every effort", "enter")
+        await until(pilot, lambda: "you: Every effort" in texts() and texts()[-1] != "you: Every effort", timeout=120)
+        lines = texts()
+        assert lines[lines.index("you: Every effort") + 1].startswith("Every effort")
 
 
 @pytest.mark.slow  # a training run

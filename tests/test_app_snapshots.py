@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import install_tiny_gpt2
 from tutor.app.app import TutorApp
 from tutor.engine.stubs import generate_stubs
 from tutor.engine.workspace import write_workspace
@@ -79,3 +80,30 @@ def test_train_screen_plots_a_run(snap_compare, app):
 
 def test_chat_screen(snap_compare, app):
     assert snap_compare(app, terminal_size=SIZE, press=["c"])
+
+
+def test_train_screen_fine_tuning_gpt2(snap_compare, app, tmp_path):
+    """With GPT-2's weights here the screen offers its two fine-tunings; a classifier run, as its events arrive."""
+    from tutor.app.screens.train import TrainEvent
+
+    install_tiny_gpt2(tmp_path / "stick")
+    app.open_all = True
+
+    async def feed(pilot):
+        await pilot.press("t")
+        screen = app.screen
+        screen.kind = "classify"  # what pressing "Spam classifier" sets before the run's events arrive
+        screen.post_message(TrainEvent({"event": "start", "data": "sms-spam", "train": 1045, "val": 149, "test": 300,
+                                        "max_length": 120, "steps": 650, "adapt_steps": 0}))
+        for step in range(1, 131):
+            screen.post_message(TrainEvent({"event": "step", "step": step, "epoch": 1, "loss": 0.7 * 0.99 ** step}))
+        screen.post_message(TrainEvent({"event": "epoch", "epoch": 1, "step": 130, "train_accuracy": 0.905,
+                                        "val_accuracy": 0.933}))
+        await pilot.pause(0.5)
+
+    assert snap_compare(app, terminal_size=(100, 36), run_before=feed)
+
+
+def test_chat_screen_completing_with_gpt2(snap_compare, app, tmp_path):
+    install_tiny_gpt2(tmp_path / "stick")
+    assert snap_compare(app, terminal_size=SIZE, press=["c", "ctrl+t"])

@@ -275,3 +275,26 @@ def test_absurd_sizes_in_a_header_are_refused_before_anything_is_built(home, tmp
     path.write_bytes(struct.pack("<Q", len(raw)) + raw + bytes(208))
     with pytest.raises(gpt2.Gpt2Error, match="100000001 layers"):
         gpt2.verify_structure(path)
+
+
+def test_each_fine_tuning_of_gpt2_takes_the_books_recipe_and_what_the_user_gives_wins(home, files, tmp_path):
+    """Chapter 6's recipe for the classifier, chapter 7's for instructions; the tiny model keeps its own
+    defaults (lr 2e-3 for 8 epochs would wreck GPT-2's weights)."""
+    from tutor.training.gpt2 import classify_start, instruct_start
+
+    weights, recipe = instruct_start(None, epochs=None, lr=None, batch_size=None)
+    assert weights is None and recipe == {"epochs": 8, "peak_lr": 2e-3, "batch_size": 16, "min_lr": 2e-4}
+    with pytest.raises(gpt2.Gpt2Error, match="tutor data download gpt2"):
+        instruct_start("gpt2", epochs=None, lr=None, batch_size=None)
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    for name, data in files.items():
+        (stick / name).write_bytes(data)
+    gpt2.import_folder(stick)
+    weights, recipe = instruct_start("gpt2", epochs=None, lr=None, batch_size=None)
+    assert weights is not None and recipe == {"epochs": 2, "peak_lr": 5e-5, "batch_size": 8, "weight_decay": 0.1,
+                                              "min_lr": 5e-6}
+    _, recipe = instruct_start("gpt2", epochs=3, lr=1e-4, batch_size=None)
+    assert (recipe["epochs"], recipe["peak_lr"], recipe["batch_size"]) == (3, 1e-4, 8)
+    weights, recipe = classify_start("gpt2", epochs=None, lr=None)
+    assert weights is not None and recipe == {"lr": 5e-5, "weight_decay": 0.1, "epochs": 5, "batch_size": 8}

@@ -175,9 +175,9 @@ def classify(
 def instruct(
     from_: Annotated[Optional[str], typer.Option("--from", help="Where to start: a checkpoint file, pretrained-run (this workspace's last pretraining run, the default), or gpt2 (gpt2-355M, ...) for OpenAI's GPT-2 in your GPTModel.")] = None,
     data: Annotated[str, typer.Option(help="instruct-demo (the practice set, offline) or instructions (imported or downloaded).")] = "instruct-demo",
-    epochs: Annotated[int, typer.Option(min=1)] = 8,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (warm-up, then cosine decay).")] = 2e-3,
-    batch_size: Annotated[int, typer.Option(min=1)] = 16,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Default 8; 2 with --from gpt2 (the book's recipe).")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate, warm-up then cosine decay (default 2e-3; 5e-5 with --from gpt2).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Default 16; 8 with --from gpt2.")] = None,
     max_new_tokens: Annotated[int, typer.Option(help="Longest answer when evaluating (0: 24 on the practice set, 96 otherwise).", min=0)] = 0,
     scratch: Annotated[bool, typer.Option("--scratch", help="Random weights with the pretrained run's tokenizer and shape (to see what pretraining is worth).")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the last run from its checkpoint.")] = False,
@@ -196,15 +196,13 @@ def instruct(
 
     if data not in (DEMO, DATASET):
         die(f"--data must be {DEMO} or {DATASET}, not {data!r}")
-    from tutor.data.gpt2 import Gpt2Error, require_weights
-    from tutor.training.gpt2 import is_gpt2_source
+    from tutor.data.gpt2 import Gpt2Error
+    from tutor.training.gpt2 import instruct_start
 
-    weights = None
-    if is_gpt2_source(from_) is not None:
-        try:
-            weights = require_weights(is_gpt2_source(from_) or None)
-        except Gpt2Error as exc:
-            die(str(exc), code=1)
+    try:
+        weights, recipe = instruct_start(from_, epochs=epochs, lr=lr, batch_size=batch_size)
+    except Gpt2Error as exc:
+        die(str(exc), code=1)
     course = open_course(workspace)
     say = err.print if json_lines else console.print
     if weights is not None:
@@ -213,8 +211,7 @@ def instruct(
         start = course.workspace.run_checkpoint() if scratch else default_pretrained(course, say)
     else:
         start = Path(from_)
-    settings = InstructSettings(data=data, epochs=epochs, peak_lr=lr, min_lr=lr / 10, batch_size=batch_size,
-                                max_new_tokens=max_new_tokens)
+    settings = InstructSettings(data=data, max_new_tokens=max_new_tokens, **recipe)
     on_event = RunProgress(
         json_lines, say,
         opening=lambda e: (f"{e['data']}{' (practice data)' if e['practice'] else ''}: {e['train']} training, "

@@ -1,8 +1,9 @@
 """The chat screen: type a message, see the verdict and the tokens that decided it.
 
-ctrl+g toggles to completing text with the pretrained model; ctrl+o to giving
-instructions to the instruction-tuned model (an input may follow ' || '), whose
-answer appears token by token. Models load and answer in a thread worker (this
+ctrl+g toggles to completing text with the pretrained model; ctrl+t, once
+OpenAI's GPT-2 is on this machine, to completing text with GPT-2 in the
+learner's own GPTModel; ctrl+o to giving instructions to the instruction-tuned
+model (an input may follow ' || '), whose answer appears token by token. Models load and answer in a thread worker (this
 is where the app imports torch, on demand), so the screen never waits for them.
 """
 
@@ -34,6 +35,7 @@ class Partial(Message):
 MODES = {
     "classify": ("Chat with your classifier", "Type a message and press Enter"),
     "complete": ("Complete text with your GPT", "Type the start of a text"),
+    "gpt2": ("Complete text with GPT-2 in your model", "Type the start of a text"),
     "instruct": ("Give your model an instruction", "An instruction, then optionally ' || ' and an input"),
 }
 
@@ -54,6 +56,7 @@ class ChatScreen(Screen):
     BINDINGS = [
         Binding("ctrl+g", "toggle_mode", "Classify/complete", priority=True),
         Binding("ctrl+o", "instruct_mode", "Instruct", priority=True),
+        Binding("ctrl+t", "gpt2_mode", "GPT-2", priority=True),  # shown once its weights are here
         Binding("escape", "back", "Map"),
     ]
 
@@ -62,10 +65,7 @@ class ChatScreen(Screen):
         self.mode = "classify"
         self._bots: dict[str, object] = {}
         self.pieces_shown = 0  # pieces of instruct answers streamed so far (the tests read it)
-
-    @property
-    def generate_mode(self) -> bool:
-        return self.mode == "complete"
+        self.gpt2_name = ""  # "GPT-2 124M" when its weights are on this machine, else ""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -75,8 +75,17 @@ class ChatScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        from tutor.data.gpt2 import find_weights  # a manifest read: no torch
+
+        found = find_weights()
+        self.gpt2_name = f"GPT-2 {found.name}" if found else ""
         self.title = MODES["classify"][0]
         self.query_one(Input).focus()
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """GPT-2's key is offered only when its weights are on this machine."""
+        return bool(self.gpt2_name) if action == "gpt2_mode" else True
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -84,12 +93,22 @@ class ChatScreen(Screen):
     def _set_mode(self, mode: str) -> None:
         self.mode = mode
         self.title, self.query_one(Input).placeholder = MODES[mode]
+        self.sub_title = ""
 
     def action_toggle_mode(self) -> None:
         self._set_mode("classify" if self.mode == "complete" else "complete")
 
     def action_instruct_mode(self) -> None:
         self._set_mode("classify" if self.mode == "instruct" else "instruct")
+
+    def action_gpt2_mode(self) -> None:
+        if not self.gpt2_name:
+            self.app.notify("GPT-2's weights are not on this machine: tutor data download gpt2 "
+                            "(or tutor data import FOLDER).", severity="warning")
+            return
+        self._set_mode("classify" if self.mode == "gpt2" else "gpt2")
+        if self.mode == "gpt2":
+            self.sub_title = self.gpt2_name
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         text = event.value.strip()
@@ -100,7 +119,7 @@ class ChatScreen(Screen):
             self.query_one(RichLog).write(Text(f"you: {text}", style="bold"))
             self.instruct(text)
         else:
-            self.answer(text, self.generate_mode)
+            self.answer(text, self.mode)
 
     @work(thread=True, exclusive=False, group="chat")
     def instruct(self, line: str) -> None:
@@ -129,35 +148,44 @@ class ChatScreen(Screen):
         self.query_one("#chat-partial", Static).update(Text(f"model: {message.text}", style="green"))
 
     @work(thread=True, exclusive=False, group="chat")
-    def answer(self, text: str, generate_mode: bool) -> None:
+    def answer(self, text: str, mode: str) -> None:
         from tutor.core.checkpoint import CheckpointError
+        from tutor.data.gpt2 import Gpt2Error
         from tutor.learner import LearnerCodeError
 
-        workspace = self.app.course.workspace
+        completing = mode in ("complete", "gpt2")
         try:
-            key = "complete" if generate_mode else "classify"
-            if key not in self._bots:
-                if generate_mode:
-                    from tutor.core.locations import pretrained_checkpoint
-                    from tutor.training.generation import load_for_generation
-
-                    self._bots[key] = load_for_generation(workspace, pretrained_checkpoint(workspace.key)[0])
-                else:
-                    from tutor.chat import SpamChat
-
-                    self._bots[key] = SpamChat(workspace, workspace.run_checkpoint("classify"))
-            bot = self._bots[key]
-            reply = Text(text, style="bold") + Text(bot.complete(text, max_new_tokens=40)) if generate_mode else coloured(bot.classify(text))
+            bot = self._bots.get(mode) or self._bots.setdefault(mode, self._load(mode))
+            reply = Text(text, style="bold") + Text(bot.complete(text, max_new_tokens=40)) if completing else coloured(bot.classify(text))
             note = getattr(bot, "caveat", "")
             if note and not getattr(self, "_caveat_shown", False):  # once, with the first verdict
                 self._caveat_shown = True
                 reply.append(f"\n{note}", style="yellow")
-        except (CheckpointError, LearnerCodeError) as exc:
-            what = "tutor train pretrain" if generate_mode else "tutor train classify"
-            reply = Text(f"{exc}. Train one first ({what}).", style="red")
+        except (CheckpointError, LearnerCodeError, Gpt2Error) as exc:
+            what = {"complete": "tutor train pretrain", "classify": "tutor train classify"}.get(mode)
+            reply = Text(f"{exc}. Train one first ({what})." if what else f"{exc}.", style="red")
         # The message and its verdict arrive together, so each verdict stands under its own message
         # even when a second message was sent before the first was answered.
         self.post_message(Answer(Text.assemble((f"you: {text}\n", "bold"), reply)))
+
+    def _load(self, mode: str):
+        """The model behind a mode (this is where torch is imported): your pretrained GPT, GPT-2 in
+        your GPTModel (written by your generate_cached once lesson 25 passes), or your classifier."""
+        workspace = self.app.course.workspace
+        if mode == "complete":
+            from tutor.core.locations import pretrained_checkpoint
+            from tutor.training.generation import load_for_generation
+
+            return load_for_generation(workspace, pretrained_checkpoint(workspace.key)[0])
+        if mode == "gpt2":
+            from tutor.engine.status import Status
+            from tutor.training.gpt2 import gpt2_writer
+
+            course = self.app.course
+            return gpt2_writer(workspace, cached=course.state(course.lesson(25)) == Status.PASSED)
+        from tutor.chat import SpamChat
+
+        return SpamChat(workspace, workspace.run_checkpoint("classify"))
 
     def on_answer(self, message: Answer) -> None:
         self.query_one("#chat-partial", Static).update("")
