@@ -283,7 +283,7 @@ def test_each_fine_tuning_of_gpt2_takes_the_books_recipe_and_what_the_user_gives
     from tutor.training.gpt2 import classify_start, instruct_start
 
     weights, recipe = instruct_start(None, epochs=None, lr=None, batch_size=None)
-    assert weights is None and recipe == {"epochs": 8, "peak_lr": 2e-3, "batch_size": 16, "min_lr": 2e-4}
+    assert weights is None and recipe == {"epochs": 12, "peak_lr": 2e-3, "batch_size": 16, "min_lr": 2e-4}
     with pytest.raises(gpt2.Gpt2Error, match="tutor data download gpt2"):
         instruct_start("gpt2", epochs=None, lr=None, batch_size=None)
     stick = tmp_path / "stick"

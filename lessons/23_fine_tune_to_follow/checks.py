@@ -8,7 +8,7 @@ test_responses.json and metrics are never read.
 
 from tutor.checks import check, checkpoint_encoding, checkpoint_model, fail, run_checkpoint
 
-THRESHOLD = 0.60  # exact match on the practice set's test split; the default run reached 73.3% (docs/benchmarks.md)
+THRESHOLD = 0.60  # exact match on the practice set's test split; the default run (12 epochs) reached 80.4% (docs/benchmarks.md)
 
 PREAMBLE = ("Below is an instruction that describes a task. "
             "Write a response that appropriately completes the request.")

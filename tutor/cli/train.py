@@ -175,7 +175,7 @@ def classify(
 def instruct(
     from_: Annotated[Optional[str], typer.Option("--from", help="Where to start: a checkpoint file, pretrained-run (this workspace's last pretraining run, the default), or gpt2 (gpt2-355M, ...) for OpenAI's GPT-2 in your GPTModel.")] = None,
     data: Annotated[str, typer.Option(help="instruct-demo (the practice set, offline) or instructions (imported or downloaded).")] = "instruct-demo",
-    epochs: Annotated[Optional[int], typer.Option(min=1, help="Default 8; 2 with --from gpt2 (the book's recipe).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Default 12; 2 with --from gpt2 (the book's recipe).")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Peak learning rate, warm-up then cosine decay (default 2e-3; 5e-5 with --from gpt2).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="Default 16; 8 with --from gpt2.")] = None,
     max_new_tokens: Annotated[int, typer.Option(help="Longest answer when evaluating (0: 24 on the practice set, 96 otherwise).", min=0)] = 0,

@@ -20,9 +20,8 @@ FROM_GPT2 = "gpt2"
 # The book's chapter 6 recipe for fine-tuning GPT-2 124M into the spam classifier.
 RECIPE = {"lr": 5e-5, "weight_decay": 0.1, "epochs": 5, "batch_size": 8, "trainable_blocks": 1}
 # Its chapter 7 recipe for instruction fine-tuning: a pretrained GPT-2 needs a gentle learning rate,
-# two passes and small batches (the tiny model's defaults, lr 2e-3 for 8 epochs, would wreck it).
+# two passes and small batches (the tiny model's defaults, lr 2e-3 for 12 epochs, would wreck it).
 INSTRUCT_RECIPE = {"epochs": 2, "peak_lr": 5e-5, "batch_size": 8, "weight_decay": 0.1}
-TINY_INSTRUCT = {"epochs": 8, "peak_lr": 2e-3, "batch_size": 16}
 
 
 def is_gpt2_source(value: Any) -> str | None:
@@ -92,7 +91,13 @@ def instruct_start(from_: Any, *, epochs: int | None, lr: float | None, batch_si
     user gave wins."""
     size = is_gpt2_source(from_)
     weights = None if size is None else weights_data.require_weights(size or None)
-    recipe = dict(TINY_INSTRUCT if weights is None else INSTRUCT_RECIPE)
+    if weights is None:
+        from tutor.training.instruct import InstructSettings
+
+        tiny = InstructSettings()
+        recipe = {"epochs": tiny.epochs, "peak_lr": tiny.peak_lr, "batch_size": tiny.batch_size}
+    else:
+        recipe = dict(INSTRUCT_RECIPE)
     given = {"epochs": epochs, "peak_lr": lr, "batch_size": batch_size}
     recipe.update({key: value for key, value in given.items() if value is not None})
     return weights, {**recipe, "min_lr": recipe["peak_lr"] / 10}
