@@ -147,12 +147,24 @@ def find_weights(size: str | None = None) -> Weights | None:
     return None
 
 
+def missing(size: str | None = None) -> str:
+    """What to say when the weights are not here: how to download them, or bring them on a stick."""
+    which = f" ({size})" if size else ""
+    return (f"GPT-2's weights{which} are not on this machine. Download them: tutor data download gpt2"
+            f"{' --size ' + size if size else ''} (548 MB for 124M), or {OFFLINE}")
+
+
+def weights_here() -> str:
+    """"GPT-2 124M" (the smallest size on this machine), or "" when there is none: what the app's
+    screens offer, found by reading a manifest (no torch)."""
+    found = find_weights()
+    return f"GPT-2 {found.name}" if found else ""
+
+
 def require_weights(size: str | None = None) -> Weights:
     found = find_weights(size)
     if found is None:
-        which = f" ({size})" if size else ""
-        raise Gpt2Error(f"GPT-2's weights{which} are not on this machine. Download them: tutor data download gpt2"
-                        f"{' --size ' + size if size else ''} (548 MB for 124M), or {OFFLINE}")
+        raise Gpt2Error(missing(size))
     return found
 
 

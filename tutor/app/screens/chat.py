@@ -3,8 +3,9 @@
 ctrl+g toggles to completing text with the pretrained model; ctrl+t, once
 OpenAI's GPT-2 is on this machine, to completing text with GPT-2 in the
 learner's own GPTModel; ctrl+o to giving instructions to the instruction-tuned
-model (an input may follow ' || '), whose answer appears token by token. Models load and answer in a thread worker (this
-is where the app imports torch, on demand), so the screen never waits for them.
+model (an input may follow ' || '), whose answer appears token by token. Models
+load and answer in a thread worker (this is where the app imports torch, on
+demand), so the screen never waits for them.
 """
 
 from __future__ import annotations
@@ -75,10 +76,9 @@ class ChatScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        from tutor.data.gpt2 import find_weights  # a manifest read: no torch
+        from tutor.data.gpt2 import weights_here
 
-        found = find_weights()
-        self.gpt2_name = f"GPT-2 {found.name}" if found else ""
+        self.gpt2_name = weights_here()
         self.title = MODES["classify"][0]
         self.query_one(Input).focus()
         self.refresh_bindings()
@@ -103,8 +103,9 @@ class ChatScreen(Screen):
 
     def action_gpt2_mode(self) -> None:
         if not self.gpt2_name:
-            self.app.notify("GPT-2's weights are not on this machine: tutor data download gpt2 "
-                            "(or tutor data import FOLDER).", severity="warning")
+            from tutor.data.gpt2 import missing
+
+            self.app.notify(missing(), severity="warning")
             return
         self._set_mode("classify" if self.mode == "gpt2" else "gpt2")
         if self.mode == "gpt2":

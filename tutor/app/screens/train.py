@@ -29,18 +29,15 @@ from textual.widgets import Button, Checkbox, Footer, Header, Label, ProgressBar
 
 from tutor.app.widgets.plots import LossPlot
 from tutor.core.locations import python_command
+from tutor.data.gpt2 import missing, weights_here
 
 PRESETS = ["tiny", "micro", "small", "gpt2-124m"]
 DEVICES = ["auto", "cpu", "cuda", "mps"]
 # The architectures of tutor.learner (not imported: it is cheap, but the
 # screen's module stays free of anything below the faces but the command line it builds).
 ARCHITECTURES = [("gpt", "gpt"), ("llama", "llama")]
-# What each run is called, and what a finished one leads to.
-RUNS = {
-    "pretrain": "pretraining",
-    "classify": "GPT-2 into a spam classifier",
-    "instruct": "GPT-2 into an instruction follower",
-}
+# What each fine-tuning of GPT-2 makes of it (the status line names it).
+MAKES = {"classify": "a spam classifier", "instruct": "an instruction follower"}
 
 
 class TrainEvent(Message):
@@ -95,10 +92,10 @@ class TrainScreen(Screen):
                 yield Button("Start", id="start", variant="success")
                 yield Button("Resume", id="resume")
                 yield Button("Stop", id="stop", variant="error", disabled=True)
-            weights = self._find_gpt2()
-            if weights:
+            self.gpt2_name = weights_here()
+            if self.gpt2_name:
                 with Horizontal(id="gpt2-row"):
-                    yield Label(f"From OpenAI's {weights}:", id="gpt2-label")
+                    yield Label(f"From OpenAI's {self.gpt2_name}:", id="gpt2-label")
                     yield Button("Spam classifier", id="gpt2-classify")
                     yield Button("Instructions", id="gpt2-instruct")
             yield Label("Pick a preset and a model, and press Start (ctrl+r). tiny takes about 5 minutes on a laptop CPU.",
@@ -111,14 +108,6 @@ class TrainScreen(Screen):
     def on_mount(self) -> None:
         self.title = "Train your model"
         self.sub_title = "your code, your model"
-
-    def _find_gpt2(self) -> str:
-        """The name of GPT-2's weights when they are on this machine: a manifest read, no torch."""
-        from tutor.data.gpt2 import find_weights
-
-        found = find_weights()
-        self.gpt2_name = f"GPT-2 {found.name}" if found else ""
-        return self.gpt2_name
 
     # -- controls --
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -135,8 +124,7 @@ class TrainScreen(Screen):
 
     def _launch_gpt2(self, kind: str) -> None:
         if not self.gpt2_name:
-            self.app.notify("GPT-2's weights are not on this machine: tutor data download gpt2 "
-                            "(or tutor data import FOLDER).", severity="warning")
+            self.app.notify(missing(), severity="warning")
             return
         if self._run_going():
             return
@@ -274,7 +262,7 @@ class TrainScreen(Screen):
             return (f"{event.get('arch', 'gpt')}: {event['params'] / 1e6:.2f} M parameters on {event['device']} "
                     f"({event['precision']}), {event['train_tokens']:,} training tokens")
         what = "messages" if self.kind == "classify" else "entries"
-        return (f"{self.gpt2_name} into {RUNS[self.kind].split(' into ')[1]}: {event['data']}, {event['train']:,} training, "
+        return (f"{self.gpt2_name} into {MAKES[self.kind]}: {event['data']}, {event['train']:,} training, "
                 f"{event['val']:,} validation, {event['test']:,} test {what}")
 
     @staticmethod
