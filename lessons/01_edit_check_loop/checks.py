@@ -53,19 +53,23 @@ def matches_reference():
 
 @check("works on huge scores (subtracts the largest first)")
 def huge_scores():
-    scores = [1000.0, 1001.0, 1002.0]
-    try:
-        got = _softmax(list(scores))
-    except OverflowError:
-        fail(
-            f"softmax({scores}) raised OverflowError: math.exp(1000) is too large for a float.\n"
-            "Subtract the largest score from every score before exp(); the result does not change."
-        )
-    want = _reference(scores)
-    if any(isinstance(p, float) and math.isnan(p) for p in got):
-        fail(f"softmax({scores}) gave NaN: {show(got)}. Subtract the largest score before exp().")
-    if not _close(got, want):
-        fail(f"softmax({scores})\n  expected {show(want)}\n  got      {show(got)}")
+    # Close huge scores catch a missing shift; widely spread ones catch a shift by the wrong score
+    # (the smallest, or the first): exp(largest - smallest) = exp(2000) overflows.
+    for scores, wrong_shift in (([1000.0, 1001.0, 1002.0], False), ([1000.0, -1000.0, 0.0], True),
+                                ([-1000.0, 1000.0], True)):
+        mistake = ("Did you subtract the smallest score (or the first) instead of the largest? Subtract max(scores): "
+                   "then every exponent is <= 0 and exp() stays <= 1." if wrong_shift else
+                   "Subtract the largest score from every score before exp(); the result does not change.")
+        try:
+            got = _softmax(list(scores))
+        except OverflowError:
+            fail(f"softmax({scores}) raised OverflowError: exp() of a score this large is too big for a float.\n"
+                 + mistake)
+        want = _reference(scores)
+        if any(isinstance(p, float) and math.isnan(p) for p in got):
+            fail(f"softmax({scores}) gave NaN: {show(got)}.\n" + mistake)
+        if not _close(got, want):
+            fail(f"softmax({scores})\n  expected {show(want)}\n  got      {show(got)}\n" + mistake)
 
 
 @check("does not change the list it is given")

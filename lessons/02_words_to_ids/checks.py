@@ -127,11 +127,18 @@ def encode_endoftext():
 def decode_spacing():
     for text in ['Hello, do you like tea? Yes!', '"It was," he said (quietly). I; we: you\'re', _random_text(12).replace("\n", " ")]:
         vocab = _ref_vocab(text)
-        tok = _tok().SimpleTokenizer(dict(vocab))
+        # The vocabulary in reverse insertion order: the ids, not the dict's order, say which piece is which.
+        tok = _tok().SimpleTokenizer(dict(reversed(vocab.items())))
         ids = [vocab[p] for p in _pieces(text)]
         want = re.sub(r'\s+([,.:;?!"()\'])', r"\1", " ".join(_pieces(text)))
         got = tok.decode(ids)
         if got != want:
+            by_order = dict(enumerate(reversed(vocab)))
+            if got == re.sub(r'\s+([,.:;?!"()\'])', r"\1", " ".join(by_order[i] for i in ids)):
+                fail(
+                    f"decode({show(ids)}) gave {got!r}, expected {want!r}: it numbered the pieces in the dict's order. "
+                    "Build the id -> piece map from the vocabulary's (piece, id) pairs: {i: s for s, i in vocab.items()}."
+                )
             if got == " ".join(_pieces(text)):
                 fail(
                     f"decode({show(ids)}) left a space before punctuation:\n  expected {want!r}\n  got      {got!r}\n"

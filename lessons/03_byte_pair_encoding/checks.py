@@ -20,17 +20,20 @@ POOL = ["the", "then", "there", "cat", "hat", "café", "naïve", "Straße", "日
 
 
 def _train(text, vocab_size, specials=(EOT,), *, tie="max", pretokenize=True, split_specials=True,
-           overlapping=True, count_specials=True):
+           overlapping=True, count_specials=True, split_on=None, counted=None):
+    """`split_on` and `counted` stand in for the special tokens given, to reproduce a trainer that
+    ignores them (splits on '<|endoftext|>' alone, or counts a fixed number of them)."""
     pattern = learner("tokenizer").SPLIT_PATTERN
     ranks = {bytes([b]): b for b in range(256)}
-    chunks = re.split("|".join(map(re.escape, specials)), text) if (specials and split_specials) else [text]
+    split_on = specials if split_on is None else split_on
+    chunks = re.split("|".join(map(re.escape, split_on)), text) if (split_on and split_specials) else [text]
     words = Counter()
     for chunk in chunks:
         pieces = regex.findall(pattern, chunk) if pretokenize else [chunk]
         for piece in pieces:
             if piece:
                 words[tuple(bytes([b]) for b in piece.encode("utf-8"))] += 1
-    budget = vocab_size - (len(specials) if count_specials else 0)
+    budget = vocab_size - ((len(specials) if counted is None else counted) if count_specials else 0)
     while len(ranks) < budget:
         pairs = Counter()
         for word, n in words.items():
@@ -118,6 +121,16 @@ def too_small():
         fail("train_bpe('hello', 256, ('<|endoftext|>',)) should raise ValueError: 256 bytes + 1 special token need 257.")
     ranks = tok.train_bpe("hello", 257, (EOT,))
     expect_equal(len(ranks), 256, "train_bpe('hello', 257) leaves room for the bytes only: number of ranks")
+    two = (EOT, "<|pad|>")
+    try:
+        tok.train_bpe("hello", 257, two)
+    except ValueError:
+        pass
+    else:
+        fail(f"train_bpe('hello', 257, {two}) should raise ValueError: 256 bytes + 2 special tokens need 258. "
+             "Compare vocab_size with 256 + len(special_tokens), not with a fixed number.")
+    ranks = tok.train_bpe("hello", 256, ())
+    expect_equal(len(ranks), 256, "train_bpe('hello', 256, ()) (no special tokens: room for the bytes only): number of ranks")
 
 
 @check("train_bpe: ranks 0..255 are the single bytes in byte order")
@@ -138,6 +151,27 @@ def small_texts():
 def boundaries():
     _compare_training("x y x y x y.x y<|endoftext|>x y", 270)
     _compare_training(f"hi{EOT}hi{EOT}hi{EOT}hi{EOT}", 265)
+
+
+@check("train_bpe uses the special tokens it is given, not '<|endoftext|>' alone")
+def given_specials():
+    specials = ("<|sep|>", "<|pad|>")
+    text = "hello<|sep|>hello<|pad|>low<|sep|>lower hello"
+    size = 256 + len(specials) + 4
+    got = learner("tokenizer").train_bpe(text, size, specials)
+    want = _train(text, size, specials)
+    if not isinstance(got, dict):
+        fail(f"train_bpe should return a dict of bytes -> rank, got {type(got).__name__}")
+    if got == want:
+        return
+    call = f"train_bpe({text!r}, {size}, {specials})"
+    if got in (_train(text, size, specials, split_on=(EOT,)), _train(text, size, specials, split_on=(EOT,), counted=1)):
+        fail(f"{call} split the text on '<|endoftext|>' only: the special_tokens argument is ignored. "
+             "Split on every token of special_tokens (and merge none of them).")
+    if got == _train(text, size, specials, counted=1):
+        fail(f"{call} stopped one merge late: it counts a single special token; "
+             "stop when len(ranks) + len(special_tokens) == vocab_size.")
+    _compare_training(text, size, specials)
 
 
 @check("train_bpe stops at vocab_size (special tokens count) or when no pair is left")
@@ -163,6 +197,25 @@ def _setup():
     ranks = _train(_random_text(300), 420)
     specials = {EOT: len(ranks)}
     return ranks, specials, learner("tokenizer").BPETokenizer(dict(ranks), dict(specials)), _tiktoken(ranks, specials)
+
+
+@check("BPETokenizer.encode never merges across pre-tokens")
+def encode_inside_pretokens():
+    # "a1" spans two pre-tokens ("a", "1"), so tiktoken never uses it, whatever the text.
+    ranks = {bytes([b]): b for b in range(256)}
+    ranks[b"a1"] = 256
+    specials = {EOT: 257}
+    mine = learner("tokenizer").BPETokenizer(dict(ranks), dict(specials))
+    for text in ["a1 a1", f"xa1{EOT}a1"]:
+        want = _tiktoken(ranks, specials).encode(text, allowed_special="all")
+        got = mine.encode(text)
+        if got == want:
+            continue
+        if 256 in got:
+            fail(f"encode({text!r}) = {got} merged across pre-token boundaries: the ranks know 'a1', but 'a' and '1' "
+                 f"are different pre-tokens, and tiktoken gives {want}. Split each chunk with "
+                 "regex.findall(SPLIT_PATTERN, chunk) and encode each piece on its own.")
+        expect_equal(got, want, f"encode({text!r}) with ranks that know b'a1'")
 
 
 @check("BPETokenizer.encode gives exactly what tiktoken gives")
@@ -230,5 +283,12 @@ def decode():
 
 @check("BPETokenizer.n_vocab equals tiktoken's")
 def n_vocab():
-    _, _, mine, ref = _setup()
+    ranks, _, mine, ref = _setup()
     expect_equal(mine.n_vocab, ref.n_vocab, "n_vocab (the largest id + 1)")
+    # Ids need not be contiguous: a special token placed after a gap.
+    specials = {EOT: len(ranks) + 3}
+    mine = learner("tokenizer").BPETokenizer(dict(ranks), dict(specials))
+    want = _tiktoken(ranks, specials).n_vocab
+    if mine.n_vocab != want:
+        fail(f"n_vocab is {mine.n_vocab} with {len(ranks)} ranks and special tokens {specials}; tiktoken gives {want}: "
+             "n_vocab is the largest id + 1, not a count of the tokens.")

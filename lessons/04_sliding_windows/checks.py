@@ -83,15 +83,20 @@ def length():
 @check("create_dataloader batches (batch_size, context_length) pairs in order when shuffle=False")
 def loader_batches():
     ids = list(range(1000, 1050))
-    loader = _data().create_dataloader(ids, batch_size=3, context_length=4, stride=4, shuffle=False, drop_last=True)
+    # stride 3 differs from context_length 4 (and from the default 128): an ignored stride shows.
+    loader = _data().create_dataloader(ids, batch_size=3, context_length=4, stride=3, shuffle=False, drop_last=True)
     if not isinstance(loader, torch.utils.data.DataLoader):
         fail(f"create_dataloader should return a torch.utils.data.DataLoader, got {type(loader).__name__}")
     batches = list(loader)
-    expect_equal(len(batches), _expected_len(50, 4, 4) // 3, "number of batches (12 windows, batch_size 3, drop_last)")
+    if batches and len(batches[0][0]) > 1 and batches[0][0][1].tolist() in (ids[4:8], ids[1:5]):
+        fail(f"create_dataloader(..., context_length=4, stride=3, shuffle=False): the second window is "
+             f"{batches[0][0][1].tolist()}, expected {ids[3:7]}: the stride is ignored. "
+             "Pass stride to NextTokenDataset.")
+    expect_equal(len(batches), _expected_len(50, 4, 3) // 3, "number of batches (16 windows, batch_size 3, drop_last)")
     x, y = batches[0]
     expect_equal(tuple(x.shape), (3, 4), "shape of the first input batch")
-    expect_equal(x[1].tolist(), ids[4:8], "second row of the first batch with shuffle=False, stride=4")
-    expect_equal(y[1].tolist(), ids[5:9], "its target")
+    expect_equal(x[1].tolist(), ids[3:7], "second row of the first batch with shuffle=False, stride=3")
+    expect_equal(y[1].tolist(), ids[4:8], "its target")
     loader = _data().create_dataloader(ids, batch_size=5, context_length=4, stride=4, shuffle=False, drop_last=False)
     expect_equal([len(b[0]) for b in loader], [5, 5, 2], "batch sizes with drop_last=False (12 windows, batch_size 5)")
 
