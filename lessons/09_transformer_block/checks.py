@@ -4,7 +4,7 @@ import torch
 import torch.nn as nn
 
 from tutor.checks import assert_close, check, expect_equal, fail, learner
-from tutor.checks.torch_refs import check_causal, check_dropout_modes, check_grads_reach, randomise
+from tutor.checks.torch_refs import attention_reference, check_causal, check_dropout_modes, check_grads_reach, randomise
 
 CFG = {"vocab_size": 50, "context_length": 8, "emb_dim": 12, "n_heads": 3, "n_layers": 2, "drop_rate": 0.0, "qkv_bias": False}
 
@@ -40,6 +40,32 @@ def attributes():
             fail(f"TransformerBlock(cfg).{name} should be a {kind.__name__}, got {type(getattr(b, name, None)).__name__}")
     expect_equal(b.drop_shortcut.p, 0.25, "drop_shortcut.p with cfg['drop_rate'] = 0.25")
     expect_equal(tuple(b.att.W_query.weight.shape), (12, 12), "att.W_query.weight shape (d_in = d_out = emb_dim)")
+
+
+@check("att is built from cfg: n_heads heads, qkv_bias and drop_rate")
+def attention_from_cfg():
+    for qkv_bias in (True, False):
+        b = _block(qkv_bias=qkv_bias)
+        has_bias = getattr(getattr(b.att, "W_query", None), "bias", None) is not None
+        if has_bias != qkv_bias:
+            fail(f"with cfg['qkv_bias'] = {qkv_bias}, att.W_query {'has no' if qkv_bias else 'has a'} bias: "
+                 "pass qkv_bias=cfg['qkv_bias'] to MultiHeadAttention.")
+    b = randomise(_block(n_heads=3), 0.5).eval()
+    x = torch.randn(2, 5, 12)
+    with torch.no_grad():
+        got = b.att(x)
+        if not torch.allclose(got, attention_reference(b.att, x, heads=3, causal=True, out_proj=True), atol=1e-5):
+            for heads in (1, 2, 4, 6, 12):
+                if torch.allclose(got, attention_reference(b.att, x, heads=heads, causal=True, out_proj=True), atol=1e-5):
+                    fail(f"with cfg['n_heads'] = 3, att splits into {heads} head(s): pass num_heads=cfg['n_heads'].")
+            fail("att does not compute 3-head causal attention with cfg['n_heads'] = 3: "
+                 "build it as MultiHeadAttention(emb_dim, emb_dim, context_length, drop_rate, n_heads, qkv_bias).")
+    b = _block(drop_rate=0.5)
+    b.drop_shortcut = nn.Identity()  # what varies now is the attention's own dropout
+    b.train()
+    if torch.equal(b(x), b(x)):
+        fail("with cfg['drop_rate'] = 0.5 and drop_shortcut aside, two train() calls gave the same output: "
+             "the attention's dropout is off. Pass dropout=cfg['drop_rate'] to MultiHeadAttention.")
 
 
 @check("forward is pre-norm with two residual shortcuts")

@@ -88,9 +88,27 @@ def forward():
         assert_close(out, want, "GPTModel logits", atol=1e-4, mistakes=mistakes)
 
 
+class _Counting(nn.Module):
+    """Stands in for drop_emb to see whether forward uses it."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return x
+
+
 @check("the model is causal; dropout follows train()/eval(); gradients reach every parameter")
 def behaviour():
     idx = torch.randint(0, 40, (2, 6))
+    m = _gpt(drop_rate=0.5)
+    m.drop_emb = counting = _Counting()
+    m(idx)
+    if counting.calls != 1:
+        fail(f"forward used drop_emb {counting.calls} time(s): apply drop_emb once, to tok_emb + pos_emb, "
+             "before the transformer blocks.")
     check_dropout_modes(_gpt(drop_rate=0.5), idx, "GPTModel(drop_rate=0.5)", "is drop_emb (and each block's dropout) applied?")
     m = _gpt().eval()
     base = m(idx)

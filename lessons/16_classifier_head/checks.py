@@ -37,6 +37,13 @@ def last_index():
         fail(f"you returned {got_list}: the last position, which is padding for the shorter rows. Expected {want}.")
     expect_equal(got_list, want, f"last_token_index for rows with {lengths} real tokens (t=8, pad={PAD})")
     expect_equal(got.dtype, torch.long, "dtype")
+    # Another padding id, with 0 as a real token: the pad_token_id given is the padding, not 0.
+    pad, rows = 7, [[0, 3, 0, 7, 7, 7], [5, 0, 0, 0, 0, 7], [0, 7, 7, 7, 7, 7]]
+    got_list = _c().last_token_index(torch.tensor(rows), pad).tolist()
+    if got_list != [2, 4, 0]:
+        # [5, 5, 5]: the last nonzero id; [3, 1, 4]: the count of nonzero ids minus one.
+        why = " Looks like 0 is taken for the padding: compare with pad_token_id." if got_list in ([5, 5, 5], [3, 1, 4]) else ""
+        fail(f"last_token_index({rows}, pad_token_id={pad}) gave {got_list}, expected [2, 4, 0].{why}")
 
 
 @check("make_classifier puts a new num_classes head (with bias) on the same model")

@@ -92,6 +92,16 @@ def attributes():
                  f"(shape (12, 4)); buffers found: {shapes}. head_dim is emb_dim // n_heads, not emb_dim.")
         if any(id(b) in params for _, b in m.named_buffers()):
             fail("a RoPE table is both a buffer and a parameter; keep it a buffer only.")
+    # A base other than the usual 10,000 (Llama 3 uses 500,000): the tables must follow cfg["rope_base"].
+    m = _model(rope_base=500)
+    want_cos, _ = rope_tables(4, 500, 12)
+    usual_cos, _ = rope_tables(4, 10_000, 12)
+    buffers = [b.float() for _, b in m.named_buffers() if tuple(b.shape) == (12, 4)]
+    if not any(torch.allclose(b, want_cos, atol=1e-5) for b in buffers):
+        if any(torch.allclose(b, usual_cos, atol=1e-5) for b in buffers):
+            fail("with cfg['rope_base'] = 500 the cos table is the one of base 10,000: cfg['rope_base'] is ignored. "
+                 "Pass it as theta_base to precompute_rope_params.")
+        fail("with cfg['rope_base'] = 500 no buffer holds precompute_rope_params(4, 500, 12)'s cos table.")
 
 
 def _block_mistakes(b, x, cos, sin, parallel):

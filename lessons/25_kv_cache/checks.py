@@ -113,6 +113,18 @@ def one_position_per_token():
     return f"{budget} positions reached each block's modules for 7 new tokens (plain decoding: 34)"
 
 
+@check("your MultiHeadAttention keeps num_heads and head_dim (lesson 7), which the cache splits heads with")
+def head_attributes():
+    model = _model(2, learner("gpt").GPTModel, layers=1)
+    att = model.trf_blocks[0].att
+    for name, want in (("num_heads", 4), ("head_dim", 4)):
+        got = getattr(att, name, None)
+        if got != want:
+            fail(f"your GPTModel's trf_blocks[0].att.{name} is {got!r}, expected {want} (emb_dim 16, 4 heads). "
+                 "Keep self.num_heads = num_heads and self.head_dim = d_out // num_heads in MultiHeadAttention "
+                 "(model/attention.py, lesson 7): generate_cached splits the keys and values into heads with them.")
+
+
 @check("greedy, generate_cached writes what your generate writes on your GPTModel, batches included")
 def same_as_generate():
     gen = learner("gpt").generate
@@ -179,3 +191,28 @@ def mode_and_gradients():
         model.train()
         out = _run(model, idx, 5, CTX, temperature=1.0, top_k=1)
     _same(out, want, "with temperature=1.0 and top_k=1 sampling can only pick the greedy token")
+
+
+@check("temperature samples and top_k keeps only the k largest logits, as in generate")
+def sampling():
+    model = _model(50, learner("gpt").GPTModel, layers=1)
+    idx = _ids(64, 3, seed=5)
+    steps, k = 4, 3
+    out = _run(model, idx, steps, CTX, temperature=2.0, top_k=k)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (64, 3 + steps):
+        fail(f"generate_cached(ids (64, 3), {steps}, temperature=2.0, top_k={k}) should give ids of shape "
+             f"(64, {3 + steps}), got {getattr(out, 'shape', out)}")
+    greedy = True
+    with torch.no_grad():
+        for step in range(steps):
+            logits = model(out[:, : 3 + step][:, -CTX:])[:, -1, :]
+            chosen = out[:, 3 + step]
+            allowed = torch.topk(logits, k, dim=-1).indices
+            if not (allowed == chosen[:, None]).any(dim=1).all():
+                fail(f"with top_k={k}, new token {step} is not among the {k} largest logits in some rows: top_k is "
+                     "ignored. As in generate, set every logit below the k-th largest to -inf before sampling.")
+            greedy = greedy and bool((logits.argmax(dim=-1) == chosen).all())
+    if greedy:
+        fail(f"with temperature=2.0 and top_k={k}, all 64 rows took the argmax at each of {steps} steps: temperature "
+             "is ignored (always greedy). As in generate, divide the logits by the temperature and sample with "
+             "torch.multinomial.")

@@ -5,6 +5,9 @@ from tests.mutants import mutant
 SELF_SOFTMAX = "weights = torch.softmax(scores / keys.shape[-1] ** 0.5, dim=-1)  # each row sums to 1"
 CAUSAL_SOFTMAX = "        weights = torch.softmax(scores / keys.shape[-1] ** 0.5, dim=-1)\n        weights = self.dropout(weights)\n        return weights @ values"
 MHA_SOFTMAX = "weights = torch.softmax(scores / self.head_dim**0.5, dim=-1)"
+CAUSAL_DROPOUT = "        self.dropout = nn.Dropout(dropout)\n        # True above the diagonal"
+MHA_DROPOUT = "        self.out_proj = nn.Linear(d_out, d_out)\n        self.dropout = nn.Dropout(dropout)"
+MHA_ATTRS = "        self.num_heads = num_heads\n        self.head_dim = d_out // num_heads\n"
 
 MUTANTS = [
     # Lesson 5: SelfAttention
@@ -39,6 +42,8 @@ MUTANTS = [
             "scores = scores.masked_fill(self.mask[:t, :t], 0.0)"), expect="not -inf"),
     mutant(6, "no-dropout", "attention.py", (CAUSAL_SOFTMAX, "        weights = torch.softmax(scores / keys.shape[-1] ** 0.5, dim=-1)\n        return weights @ values"),
            expect="is dropout applied"),
+    mutant(6, "dropout-rate-fixed", "attention.py", (CAUSAL_DROPOUT, CAUSAL_DROPOUT.replace("nn.Dropout(dropout)", "nn.Dropout(0.5)")),
+           expect="the dropout rate given is ignored"),
     # Lesson 7: MultiHeadAttention
     mutant(7, "heads-interleaved", "attention.py",
            ("return y.view(b, t, self.num_heads, self.head_dim).transpose(1, 2)", "return y.view(b, t, self.head_dim, self.num_heads).permute(0, 3, 1, 2)"),
@@ -55,6 +60,13 @@ MUTANTS = [
            expect="should raise ValueError"),
     mutant(7, "out-proj-no-bias", "attention.py", ("self.out_proj = nn.Linear(d_out, d_out)", "self.out_proj = nn.Linear(d_out, d_out, bias=False)"),
            expect="bias=True"),
+    mutant(7, "dropout-rate-fixed", "attention.py", (MHA_DROPOUT, MHA_DROPOUT.replace("nn.Dropout(dropout)", "nn.Dropout(0.5)")),
+           expect="the dropout rate given is ignored"),
+    mutant(7, "head-attributes-renamed", "attention.py",
+           (MHA_ATTRS, "        self.h = num_heads\n        self.hd = d_out // num_heads\n"),
+           ("y.view(b, t, self.num_heads, self.head_dim)", "y.view(b, t, self.h, self.hd)"),
+           (MHA_SOFTMAX, "weights = torch.softmax(scores / self.hd**0.5, dim=-1)"),
+           expect="Keep self.num_heads = num_heads and self.head_dim"),
     # Lesson 8: LayerNorm, GELU, FeedForward
     mutant(8, "unbiased-variance", "layers.py", ("var = x.var(dim=-1, keepdim=True, unbiased=False)", "var = x.var(dim=-1, keepdim=True)"),
            expect="unbiased"),
@@ -84,6 +96,11 @@ MUTANTS = [
     mutant(9, "no-shortcut-dropout", "layers.py",
            ("        x = x + self.drop_shortcut(self.att(self.norm1(x)))\n        x = x + self.drop_shortcut(self.ff(self.norm2(x)))",
             "        x = x + self.att(self.norm1(x))\n        x = x + self.ff(self.norm2(x))"), expect="apply drop_shortcut"),
+    mutant(9, "qkv-bias-not-passed", "layers.py", ('qkv_bias=cfg["qkv_bias"],', "qkv_bias=False,"),
+           expect="pass qkv_bias=cfg['qkv_bias']"),
+    mutant(9, "one-head", "layers.py", ('num_heads=cfg["n_heads"],', "num_heads=1,"), expect="pass num_heads=cfg['n_heads']"),
+    mutant(9, "attention-dropout-off", "layers.py", ('dropout=cfg["drop_rate"],', "dropout=0.0,"),
+           expect="the attention's dropout is off"),
     # Lesson 10: GPTModel
     mutant(10, "positions-from-token-ids", "gpt.py",
            ("x = self.tok_emb(in_idx) + self.pos_emb(positions)", "x = self.tok_emb(in_idx) + self.pos_emb(in_idx.clamp(max=self.pos_emb.num_embeddings - 1))"),
@@ -96,6 +113,7 @@ MUTANTS = [
     mutant(10, "no-final-norm", "gpt.py", ("        x = self.final_norm(x)\n", ""), expect="final_norm is not applied"),
     mutant(10, "no-position-embedding", "gpt.py", ("x = self.tok_emb(in_idx) + self.pos_emb(positions)", "x = self.tok_emb(in_idx)"),
            expect="no position embeddings"),
+    mutant(10, "drop-emb-not-applied", "gpt.py", ("        x = self.drop_emb(x)\n", ""), expect="used drop_emb 0 time(s)"),
     # Lesson 11: generate
     mutant(11, "no-crop", "gpt.py", ("logits = model(idx[:, -context_size:])[:, -1, :]", "logits = model(idx)[:, -1, :]"), expect="crop"),
     mutant(11, "crop-keeps-first", "gpt.py", ("logits = model(idx[:, -context_size:])[:, -1, :]", "logits = model(idx[:, :context_size])[:, -1, :]"),

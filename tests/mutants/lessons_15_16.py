@@ -21,6 +21,8 @@ MUTANTS = [
     mutant(16, "count-not-index", "classifier.py",
            ("return torch.where(real, positions, torch.zeros_like(positions)).amax(dim=1)", "return real.sum(dim=1)"),
            expect="one before"),
+    mutant(16, "padding-taken-as-zero", "classifier.py",
+           ("    real = input_ids != pad_token_id", "    real = input_ids != 0"), expect="0 is taken for the padding"),
     mutant(16, "padded-last-position", "classifier.py",
            ("    return logits[rows, last_token_index(input_ids, pad_token_id)]", "    return logits[:, -1, :]"),
            expect="reads the last position, which is padding"),

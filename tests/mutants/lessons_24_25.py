@@ -59,4 +59,8 @@ MUTANTS = [
            expect="eos_id"),
     mutant(25, "mode-not-restored", K, ("        model.train(was_training)\n", "        pass\n"), expect="eval mode"),
     mutant(25, "gradients-kept", K, ("with torch.no_grad():", "with torch.enable_grad():"), expect="no_grad"),
+    mutant(25, "always-greedy", K, ("                if temperature > 0:\n", "                if False:\n"),
+           expect="temperature is ignored (always greedy)"),
+    mutant(25, "top-k-ignored", K, ("                    if top_k is not None:\n", "                    if False:\n"),
+           expect="top_k is ignored"),
 ]
