@@ -99,6 +99,19 @@ async def test_hints_one_at_a_time_and_the_solution_behind_a_confirm(stub_ws, ru
         assert isinstance(app.screen, PageScreen) and "def softmax" in app.screen.markdown
 
 
+async def test_the_last_hint_says_it_is_the_last(stub_ws, runner):
+    app = TutorApp(stub_ws.root, runner=runner)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter")
+        for _ in range(2):
+            await pilot.press("ctrl+g", "escape")
+        await pilot.press("ctrl+g")
+        assert app.screen.title_text.endswith("Hint 3 of 3, the last") and "That was the last hint." in app.screen.markdown
+        await pilot.press("escape", "ctrl+g")  # a fourth time
+        assert app.screen.title_text.endswith("Hint 3 of 3, the last")
+        assert "You have seen all 3 hints; this was the last one again." in app.screen.markdown
+
+
 async def test_reset_behind_a_confirm_keeps_a_backup(make_workspace, runner):
     ws = make_workspace()
     app = TutorApp(ws.root, runner=runner)

@@ -108,6 +108,16 @@ def test_hints_come_one_at_a_time(ws):
     first = run("hint", 2, "--workspace", ws).text
     second = run("hint", 2, "--workspace", ws).text
     assert "Hint 1 of 3" in first and "Hint 2 of 3" in second
+    assert "last" not in first + second
+
+
+def test_the_last_hint_says_it_is_the_last(ws):
+    for _ in range(2):
+        run("hint", 2, "--workspace", ws)
+    third = run("hint", 2, "--workspace", ws).text
+    assert "Hint 3 of 3" in third and "That was the last hint." in third and "tutor solution 2" in third
+    fourth = run("hint", 2, "--workspace", ws).text
+    assert "Hint 3 of 3" in fourth and "You have seen all 3 hints; this was the last one again." in fourth
 
 
 def test_solution_needs_a_confirmation(ws):

@@ -179,14 +179,23 @@ class Course:
         if not hints:
             return 0, 0, "This lesson has no hints."
         seen: list[int] = []
+        before: list[int] = []
 
         def see(store: ProgressStore) -> None:
             rec = store.record(number)
+            before.append(rec.hints_seen)
             seen.append(min(rec.hints_seen, len(hints) - 1))
             rec.hints_seen = max(rec.hints_seen, seen[0] + 1)
 
         self.store.update(see)
-        return seen[0] + 1, len(hints), hints[seen[0]]
+        index, total, text = seen[0] + 1, len(hints), hints[seen[0]]
+        if index == total:  # the last one says so, and says so again when it is asked for once more
+            note = (f"You have seen all {total} hints; this was the last one again." if before[0] >= total
+                    else "That was the last hint.")
+            if self.settings.solutions:
+                note += f" Still stuck? The reference solution comes next (`tutor solution {number}`, f7 in the app)."
+            text = f"{text.rstrip()}\n\n*{note}*"
+        return index, total, text
 
     def require_solutions(self) -> None:
         """Raises SolutionsOff when the instructor's settings hide the reference."""

@@ -169,7 +169,7 @@ class LessonScreen(Screen):
         from tutor.app.screens.dialogs import PageScreen
 
         index, total, text = self.app.course.next_hint(self.lesson.number)
-        title = f"Hint {index} of {total}" if total else "No hints"
+        title = (f"Hint {index} of {total}" + (", the last" if index == total else "")) if total else "No hints"
         self.app.push_screen(PageScreen(f"{self.lesson.label} · {title}", text))
 
     def action_solution(self) -> None:
