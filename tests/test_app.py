@@ -307,7 +307,7 @@ async def test_chat_screen_offers_gpt2_only_once_its_weights_are_here(make_works
         install_tiny_gpt2(tmp_path / "stick")
         await pilot.press("c")
         screen = app.screen
-        assert "ctrl+t" in screen.active_bindings
+        await until(pilot, lambda: "ctrl+t" in screen.active_bindings)  # looked up in a worker
         await pilot.press("ctrl+t")
         assert screen.mode == "gpt2" and "GPT-2" in screen.title and screen.sub_title == "GPT-2 custom-32x2"
 
@@ -397,6 +397,29 @@ async def test_chat_screen_without_a_classifier_says_what_to_do(make_workspace, 
         assert "tutor train classify" in "".join("".join(s.text for s in line) for line in log.lines)
 
 
+async def test_chat_screen_keeps_what_is_typed_while_it_opens(make_workspace, runner):
+    """Keys a terminal delivers while the chat screen is still opening (before anything on it has
+    the focus) land in the input, and an Enter among them sends the message."""
+    from textual import events
+
+    from tutor.app.screens.chat import ChatScreen
+
+    app = TutorApp(make_workspace().root, runner=runner)
+    async with app.run_test(size=SIZE) as pilot:
+        app.screen.action_chat()  # as the "c" key does, and then keys at once, without waiting
+        for key in "hello":
+            app.post_message(events.Key(key, key))
+        app.post_message(events.Key("enter", None))
+        screen = app.screen
+        assert isinstance(screen, ChatScreen)
+        await until(pilot, lambda: screen.query("#chat-log") and len(screen.query_one("#chat-log").lines) >= 2, timeout=60)
+        log = screen.query_one("#chat-log")
+        assert "".join(s.text for s in log.lines[0]) == "you: hello"
+        assert app.focused is screen.query_one("#chat-input")
+        await pilot.press(*"again")  # and typing goes on as usual, each letter once
+        assert screen.query_one("#chat-input").value == "again"
+
+
 @pytest.mark.slow  # a training run
 async def test_killed_training_process_is_explained(make_workspace, runner, tutor_home):
     import signal
@@ -474,6 +497,44 @@ async def test_the_keyboard_alone_reads_edits_and_checks(stub_ws, runner, monkey
         await pilot.press("ctrl+r")
         await until(pilot, lambda: "checks pass" in summary(app) or "could not finish" in summary(app))
         assert app.focused is app.screen.query_one("CheckResults")
+
+
+async def test_the_editor_dedents_with_shift_tab_and_goes_home_as_editors_do(stub_ws, runner):
+    from textual.widgets import TextArea
+    from textual.widgets.text_area import Selection
+
+    app = TutorApp(stub_ws.root, runner=runner)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter", "f3")
+        editor = app.screen.query_one("#editor", TextArea)
+        editor.load_text("def f(x):\n        y = x\n        return y\n")
+        editor.move_cursor((1, 10))
+        await pilot.press("shift+tab")  # one level to the left, and the keyboard stays in the pane
+        assert app.focused is editor
+        assert editor.document.get_line(1) == "    y = x" and editor.cursor_location == (1, 6)
+        await pilot.press("home")  # to the first character that is not blank
+        assert editor.cursor_location == (1, 4)
+        await pilot.press("home")  # then to column 0
+        assert editor.cursor_location == (1, 0)
+        await pilot.press("home")  # and back
+        assert editor.cursor_location == (1, 4)
+        editor.move_cursor((1, 2))  # inside the indentation: to the first character, not to column 0
+        await pilot.press("home")
+        assert editor.cursor_location == (1, 4)
+        await pilot.press("shift+home")  # selects back to column 0
+        assert editor.selected_text == "    "
+        editor.selection = Selection((1, 0), (3, 0))  # rows 1 and 2, selected whole
+        await pilot.press("shift+tab")
+        assert editor.text == "def f(x):\ny = x\n    return y\n"
+        await pilot.press("shift+tab")
+        assert editor.text == "def f(x):\ny = x\nreturn y\n"
+        await pilot.press("shift+tab")  # nothing left to take away: nothing changes, nothing breaks
+        assert editor.text == "def f(x):\ny = x\nreturn y\n" and app.focused is editor
+        await pilot.press("tab")  # a selection over lines: tab indents each of them
+        assert editor.text == "def f(x):\n    y = x\n    return y\n"
+        assert editor.selection == ((1, 0), (3, 0))
+        await pilot.press("ctrl+z")  # one edit, one undo
+        assert editor.text == "def f(x):\ny = x\nreturn y\n"
 
 
 async def test_starting_over_a_saved_run_asks_first(make_workspace, runner):

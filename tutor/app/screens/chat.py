@@ -11,7 +11,7 @@ demand), so the screen never waits for them.
 from __future__ import annotations
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
@@ -31,6 +31,14 @@ class Partial(Message):
     def __init__(self, text: str) -> None:
         super().__init__()
         self.text = text
+
+
+class WeightsFound(Message):
+    """Which GPT-2 is on this machine ("GPT-2 124M"), or "" when none is."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
 
 
 MODES = {
@@ -67,6 +75,7 @@ class ChatScreen(Screen):
         self._bots: dict[str, object] = {}
         self.pieces_shown = 0  # pieces of instruct answers streamed so far (the tests read it)
         self.gpt2_name = ""  # "GPT-2 124M" when its weights are on this machine, else ""
+        self._gpt2_looked_up = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -76,11 +85,30 @@ class ChatScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        # The input first: what the learner types as the screen opens lands there, and nothing
+        # slow runs before it (which GPT-2 is here is looked up in a worker).
+        self.query_one(Input).focus()
+        self.title = MODES["classify"][0]
+        self.find_gpt2()
+
+    def on_key(self, event: events.Key) -> None:
+        """Keys typed while the screen was still opening reach the screen itself, not the input:
+        hand the letters on, so that nothing the learner typed is lost (an early Enter needs no
+        help: it reaches the input's binding once the input has the focus)."""
+        if event.is_printable and event.character:
+            field = self.query_one(Input)
+            field.focus()
+            field.insert_text_at_cursor(event.character)
+            event.stop()
+
+    @work(thread=True, exclusive=True, group="gpt2-lookup")
+    def find_gpt2(self) -> None:
         from tutor.data.gpt2 import weights_here
 
-        self.gpt2_name = weights_here()
-        self.title = MODES["classify"][0]
-        self.query_one(Input).focus()
+        self.post_message(WeightsFound(weights_here()))
+
+    def on_weights_found(self, message: WeightsFound) -> None:
+        self.gpt2_name, self._gpt2_looked_up = message.name, True
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -102,6 +130,10 @@ class ChatScreen(Screen):
         self._set_mode("classify" if self.mode == "instruct" else "instruct")
 
     def action_gpt2_mode(self) -> None:
+        if not self.gpt2_name and not self._gpt2_looked_up:  # pressed before the lookup came back
+            from tutor.data.gpt2 import weights_here
+
+            self.gpt2_name = weights_here()
         if not self.gpt2_name:
             from tutor.data.gpt2 import missing
 
