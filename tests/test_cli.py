@@ -165,3 +165,11 @@ def test_console_script_runs_without_torch_in_the_parent(ws):
 def test_max_steps_given_twice_must_agree(ws):
     result = run("train", "pretrain", "--max-steps", "5", "--set", "max_steps=6", "--skip-checks", "-w", ws)
     assert result.exit_code == 2 and "--max-steps 5 and --set max_steps=6 disagree" in result.text
+
+
+def test_the_hint_after_a_run_written_elsewhere_names_its_checkpoint(tmp_path):
+    from tutor.cli.train import checkpoint_option
+
+    written = tmp_path / "my runs" / "checkpoint.safetensors"
+    assert checkpoint_option(None, str(written)) == ""  # the default run: the commands find it
+    assert checkpoint_option(tmp_path / "my runs", str(written)) == f" --checkpoint '{written}'"

@@ -48,6 +48,9 @@ def test_two_processes_follow_the_loss_curve_of_one(solved, tmp_path):
     one = tutor(*MICRO, "--out", tmp_path / "one", cwd=ws.root, env=env)
     two = tutor(*MICRO, "--out", tmp_path / "two", "--nproc", "2", cwd=ws.root, env=env)
     assert len(steps(one.stdout)) == 40 and close(steps(two.stdout), steps(one.stdout))
+    said = " ".join(two.stderr.split())  # Rich wraps lines; compare words
+    assert said.count("Training on 2 processes, 2 on this machine (DistributedDataParallel, gloo on the CPU") == 1
+    assert "Training on" not in " ".join(one.stderr.split())
     events = [json.loads(line) for line in two.stdout.splitlines()]
     assert events[0]["event"] == "start" and events[-1]["event"] == "done"
     assert [e["event"] for e in events].count("checkpoint") == 4  # rank 0 alone writes them
@@ -194,6 +197,17 @@ def test_a_placement_that_cannot_work_is_refused_and_too_many_processes_warn():
     many = 2 * (os.cpu_count() or 1)
     assert check_launch(Launch(nproc=many), 8 * many, "cpu", said.append) == "cpu"
     assert said and "share the cores" in said[0]
+
+
+def test_every_multi_process_run_says_what_it_runs():
+    from tutor.training.distributed import Launch, describe_launch
+
+    two = describe_launch(Launch(nproc=2), "cpu", 8, 1)
+    assert two.startswith("Training on 2 processes, 2 on this machine (DistributedDataParallel, gloo on the CPU, "
+                          "1 thread each): each computes 4 of every batch's 8 rows")
+    many = describe_launch(Launch(nproc=4, nnodes=2, node_rank=1), "cuda", 32, 4)
+    assert "8 processes, 4 on each of 2 machines (this one is machine 1)" in many and "nccl, one GPU each" in many
+    assert "4 of every batch's 32 rows" in many
 
 
 def test_the_launcher_runs_torch_distributed_run_without_the_current_folder():

@@ -280,7 +280,8 @@ def test_absurd_sizes_in_a_header_are_refused_before_anything_is_built(home, tmp
 def test_each_fine_tuning_of_gpt2_takes_the_books_recipe_and_what_the_user_gives_wins(home, files, tmp_path):
     """Chapter 6's recipe for the classifier, chapter 7's for instructions; the tiny model keeps its own
     defaults (lr 2e-3 for 8 epochs would wreck GPT-2's weights)."""
-    from tutor.training.gpt2 import classify_start, instruct_start
+    from tutor.training.gpt2 import classify_start
+    from tutor.training.instruct import instruct_start
 
     weights, recipe = instruct_start(None, epochs=None, lr=None, batch_size=None)
     assert weights is None and recipe == {"epochs": 12, "peak_lr": 2e-3, "batch_size": 16, "min_lr": 2e-4}

@@ -97,7 +97,16 @@ def pretrain(
         on_event.close()
         die(str(exc), code=1)
     say(f"Done: val loss {done['val_loss']:.3f} at step {done['step']}. Checkpoint: {done['checkpoint']}")
-    say(f"Try it: tutor generate --prompt \"The \"   ·   {milestone_advice(preset, chosen.name, resume)}")
+    say(f"Try it: tutor generate --prompt \"The \"{checkpoint_option(out, done['checkpoint'])}   ·   "
+        f"{milestone_advice(preset, chosen.name, resume)}")
+
+
+def checkpoint_option(out: Optional[Path], checkpoint: str) -> str:
+    """' --checkpoint PATH' for a run written with --out (the commands that read a checkpoint
+    look in the default run's folder unless told), else ''."""
+    import shlex
+
+    return f" --checkpoint {shlex.quote(str(checkpoint))}" if out is not None and checkpoint else ""
 
 
 def milestone_advice(preset: str, corpus: str, resume: bool) -> str:
@@ -169,7 +178,7 @@ def classify(
     t = done["test"]
     say(f"Test accuracy {t['accuracy']:.1%} (spam precision {t['precision']:.1%}, recall {t['recall']:.1%}, F1 {t['f1']:.3f}); "
         f"best validation {done['val_accuracy']:.1%}. Checkpoint: {done['checkpoint']}")
-    say("Talk to it: tutor chat   ·   then: tutor check 17")
+    say(f"Talk to it: tutor chat{checkpoint_option(out, done['checkpoint'])}   ·   then: tutor check 17")
 
 
 def instruct(
@@ -191,13 +200,12 @@ def instruct(
     from tutor.core.checkpoint import CheckpointError
     from tutor.data.instructions import DATASET, DEMO, InstructionDataError
     from tutor.learner import LearnerCodeError
-    from tutor.training.instruct import InstructSettings, InstructTrainer, task_table
+    from tutor.training.instruct import InstructSettings, InstructTrainer, instruct_start, task_table
     from tutor.training.pretrain import TrainingError, pick_device
 
     if data not in (DEMO, DATASET):
         die(f"--data must be {DEMO} or {DATASET}, not {data!r}")
     from tutor.data.gpt2 import Gpt2Error
-    from tutor.training.gpt2 import instruct_start
 
     try:
         weights, recipe = instruct_start(from_, epochs=epochs, lr=lr, batch_size=batch_size)
@@ -244,7 +252,7 @@ def instruct(
     else:
         score = done["score"]
         say(f"Mean score {score['mean']:.1f} / 100 ({score['note']})")
-    say("Talk to it: tutor chat --instruct   ·   then: tutor check 23")
+    say(f"Talk to it: tutor chat --instruct{checkpoint_option(out, done['checkpoint'])}   ·   then: tutor check 23")
 
 
 def chat(

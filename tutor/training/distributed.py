@@ -146,6 +146,18 @@ def check_launch(launch: Launch, batch_size: int, device: str, say: Any) -> str:
     return device
 
 
+def describe_launch(launch: Launch, device: str, batch_size: int, threads: int) -> str:
+    """One sentence on what a multi-process run does: how many processes where, over which backend,
+    and how they share the work."""
+    where = (f"{launch.nproc} on this machine" if launch.nnodes == 1 else
+             f"{launch.nproc} on each of {launch.nnodes} machines (this one is machine {launch.node_rank})")
+    backend = ("nccl, one GPU each" if device == "cuda" else
+               f"gloo on the CPU, {threads} thread{'s' if threads != 1 else ''} each")
+    return (f"Training on {launch.world_size} processes, {where} (DistributedDataParallel, {backend}): each "
+            f"computes {batch_size // launch.world_size} of every batch's {batch_size} rows, the gradients are "
+            "averaged over the processes, and rank 0 alone evaluates and writes the checkpoints")
+
+
 def _spec(trainer: Any, device: str) -> dict[str, Any]:
     """What every rank needs to build the same trainer: a Pretrainer or a ClassifierTrainer."""
     from tutor.training.pretrain import Pretrainer
@@ -176,6 +188,7 @@ def run_parallel(trainer: Any, launch: Launch) -> dict[str, Any]:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(_spec(trainer, device), f)
         threads = max(1, (os.cpu_count() or 1) // launch.nproc)
+        trainer.log(describe_launch(launch, device, trainer.settings.batch_size, threads))
         env = {**os.environ, "PYTHONPATH": child_pythonpath(), "OMP_NUM_THREADS": str(threads),
                "PYTHONUNBUFFERED": "1"}
         command = launcher_command(launch, python_command("tutor.training.distributed", spec_path))

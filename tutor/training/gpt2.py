@@ -1,5 +1,8 @@
 """OpenAI's GPT-2 in the learner's own GPTModel: for generation, chat and the classifier.
 
+The fine-tunings (tutor.training.classify, tutor.training.instruct) import this module,
+never the other way round.
+
 The weights come from `tutor.data.gpt2` (verified, safetensors only); the model is
 the learner's `GPTModel` (lesson 10) built with GPT-2's settings and filled by
 their `load_gpt2_weights` (lesson 24); text is written by their `generate`
@@ -20,7 +23,8 @@ FROM_GPT2 = "gpt2"
 # The book's chapter 6 recipe for fine-tuning GPT-2 124M into the spam classifier.
 RECIPE = {"lr": 5e-5, "weight_decay": 0.1, "epochs": 5, "batch_size": 8, "trainable_blocks": 1}
 # Its chapter 7 recipe for instruction fine-tuning: a pretrained GPT-2 needs a gentle learning rate,
-# two passes and small batches (the tiny model's defaults, lr 2e-3 for 12 epochs, would wreck it).
+# two passes and small batches (the tiny model's defaults, lr 2e-3 for 12 epochs, would wreck it);
+# tutor.training.instruct.instruct_start chooses between the two.
 INSTRUCT_RECIPE = {"epochs": 2, "peak_lr": 5e-5, "batch_size": 8, "weight_decay": 0.1}
 
 
@@ -83,21 +87,3 @@ def classify_start(from_: Any, *, epochs: int | None, lr: float | None) -> tuple
     weights = weights_data.require_weights(size or None)
     recipe = {k: RECIPE[k] for k in ("epochs", "lr", "weight_decay", "batch_size")}
     return weights, {**recipe, "epochs": epochs or recipe["epochs"], "lr": lr or recipe["lr"]}
-
-
-def instruct_start(from_: Any, *, epochs: int | None, lr: float | None, batch_size: int | None) -> tuple[Any, dict]:
-    """For `tutor train instruct`: the GPT-2 weights when `from_` names them (else None), and the
-    settings: the book's chapter 7 recipe for GPT-2, the tiny model's defaults otherwise; what the
-    user gave wins."""
-    size = is_gpt2_source(from_)
-    weights = None if size is None else weights_data.require_weights(size or None)
-    if weights is None:
-        from tutor.training.instruct import InstructSettings
-
-        tiny = InstructSettings()
-        recipe = {"epochs": tiny.epochs, "peak_lr": tiny.peak_lr, "batch_size": tiny.batch_size}
-    else:
-        recipe = dict(INSTRUCT_RECIPE)
-    given = {"epochs": epochs, "peak_lr": lr, "batch_size": batch_size}
-    recipe.update({key: value for key, value in given.items() if value is not None})
-    return weights, {**recipe, "min_lr": recipe["peak_lr"] / 10}

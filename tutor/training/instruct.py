@@ -65,6 +65,25 @@ class InstructSettings:
         return self.max_new_tokens or (24 if self.data == idata.DEMO else 96)
 
 
+def instruct_start(from_: Any, *, epochs: int | None, lr: float | None, batch_size: int | None) -> tuple[Any, dict]:
+    """For `tutor train instruct`: the GPT-2 weights when `from_` names them (else None), and the
+    settings: the book's chapter 7 recipe for GPT-2, the tiny model's defaults otherwise; what the
+    user gave wins."""
+    from tutor.data.gpt2 import require_weights
+    from tutor.training.gpt2 import INSTRUCT_RECIPE, is_gpt2_source
+
+    size = is_gpt2_source(from_)
+    weights = None if size is None else require_weights(size or None)
+    if weights is None:
+        tiny = InstructSettings()
+        recipe = {"epochs": tiny.epochs, "peak_lr": tiny.peak_lr, "batch_size": tiny.batch_size}
+    else:
+        recipe = dict(INSTRUCT_RECIPE)
+    given = {"epochs": epochs, "peak_lr": lr, "batch_size": batch_size}
+    recipe.update({key: value for key, value in given.items() if value is not None})
+    return weights, {**recipe, "min_lr": recipe["peak_lr"] / 10}
+
+
 class Tokenizer:
     """tiktoken on the learner's ranks, with the `.encode` the lesson's dataset calls."""
 
