@@ -47,6 +47,31 @@ def test_micro_run_writes_checkpoint_metrics_and_generates(solved):
     assert out.stdout.startswith("The ") and len(out.stdout) > 5
 
 
+def test_a_second_run_reuses_the_tokenizer_until_tokenizer_py_changes(solved, tmp_path):
+    ws, env = solved
+    quick = [*MICRO, "--max-steps", "2", "--set", "eval_every=2"]
+
+    def pretrain(out: str):
+        run = tutor("train", "pretrain", *quick, "--out", tmp_path / out, cwd=ws.root, env={**env, "COLUMNS": "1000"})
+        start = json.loads(run.stdout.splitlines()[0])
+        assert start["event"] == "start"
+        return start["tokenizer"], " ".join(run.stderr.split())
+
+    how, said = pretrain("first")
+    assert how == "learned" and "learning the tokenizer" in said and "train_bpe learned" in said
+    # the hint to try the run names the checkpoint it wrote, not the default run's
+    assert f'Try it: tutor generate --prompt "The " --checkpoint {tmp_path / "first" / "checkpoint.safetensors"}' in said
+    how, said = pretrain("second")
+    assert how == "reused" and "tokenizer: reused the merges learned on" in said and "(model/tokenizer.py unchanged" in said
+    assert "train_bpe learned" not in said
+    first, second = (ckpt.load(tmp_path / out / "checkpoint.safetensors") for out in ("first", "second"))
+    assert first.ranks() == second.ranks()
+    tokenizer = ws.root / "model" / "tokenizer.py"
+    tokenizer.write_text(tokenizer.read_text() + "\n# edited\n")
+    how, said = pretrain("third")
+    assert how == "learned" and "train_bpe learned" in said
+
+
 @pytest.mark.parametrize("arch", ["gpt", "llama"])
 @pytest.mark.parametrize("how", ["kill", "ctrl-c"])
 def test_resume_follows_the_uninterrupted_loss_curve(solved, tmp_path, how, arch):

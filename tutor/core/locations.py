@@ -84,6 +84,11 @@ def cache_dir() -> Path:
     return data_home() / "cache"
 
 
+def tokenizers_dir() -> Path:
+    """Byte-pair merges a run's tokenizer learned, kept for the next run that would learn the same."""
+    return data_home() / "tokenizers"
+
+
 def weights_root() -> Path:
     """Downloaded or imported weights: one folder per model."""
     return data_home() / "weights"

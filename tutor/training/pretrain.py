@@ -28,7 +28,7 @@ from tutor.engine.workspace import Workspace
 from tutor.learner import LearnerCodeError, architecture, build_model, encoding_from_ranks, explain, import_learner
 from tutor.training.presets import Settings
 from tutor.training.runlog import Event, RunLog
-from tutor.training.tokens import encode_cached, train_tokenizer
+from tutor.training.tokens import encode_cached, learn_tokenizer
 
 
 class TrainingError(Exception):
@@ -156,7 +156,7 @@ class Pretrainer:
         self._log = RunLog(self.metrics_path, self.on_event) if self.main_process else self.parallel.silent_log()
         learner = {name: import_learner(self.workspace, name) for name in ("gpt", "train", "tokenizer", "data")}
         resumed = self._resumed_checkpoint()
-        ranks, specials, encoding = self._tokenizer(learner["tokenizer"], resumed)
+        ranks, specials, encoding, tokenizer = self._tokenizer(learner["tokenizer"], resumed)
         train_ids, val_ids = self._token_ids(encoding, ranks)
         cfg = {**self.settings.model_cfg(), "vocab_size": encoding.n_vocab}
         model, optimizer, start = self._model_and_optimizer(cfg, resumed)
@@ -169,7 +169,7 @@ class Pretrainer:
                    "arch": arch, "device": self.device, "precision": self.precision,
                    "train_tokens": len(train_ids), "val_tokens": len(val_ids),
                    "tokens_per_step": self.settings.batch_size * self.settings.context_length,
-                   "resumed": resumed is not None})
+                   "resumed": resumed is not None, "tokenizer": tokenizer})
         step, last_eval = self._train(learner, model, optimizer, start, header, train_ids, val_ids, encoding)
         done = {"event": "done", "step": step, "val_loss": last_eval.get("val_loss"), "checkpoint": str(self.checkpoint_path)}
         self.emit(done)
@@ -204,12 +204,15 @@ class Pretrainer:
         return resumed
 
     def _tokenizer(self, tokenizer, resumed: ckpt.Checkpoint | None):
-        """(ranks, special tokens, encoding): the resumed run's, or learned now by the learner's train_bpe."""
+        """(ranks, special tokens, encoding, where the ranks came from): the resumed run's ("resumed"),
+        an earlier run's when the learner's tokenizer, the text and the settings are unchanged
+        ("reused"), or learned now by the learner's train_bpe ("learned")."""
         if resumed is not None:
             ranks, specials = resumed.ranks(), resumed.special_tokens
-            return ranks, specials, encoding_from_ranks(tokenizer.SPLIT_PATTERN, ranks, specials)
+            return ranks, specials, encoding_from_ranks(tokenizer.SPLIT_PATTERN, ranks, specials), "resumed"
         s = self.settings
-        return train_tokenizer(tokenizer, self.corpus, s.vocab_size, s.bpe_sample_chars, self.log)
+        t = learn_tokenizer(tokenizer, self.corpus, s.vocab_size, s.bpe_sample_chars, self.log)
+        return t.ranks, t.specials, t.encoding, "reused" if t.reused else "learned"
 
     def _token_ids(self, encoding, ranks):
         """The training and held-out token ids. A run reads what it can use, so memory does not
