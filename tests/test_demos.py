@@ -32,3 +32,14 @@ def test_demo_time_limit(make_workspace):
     ws = make_workspace(overrides={"train.py": "def lr_at(step, **kw):\n    while True:\n        pass\n"})
     code, message = run_demo(ws, lesson, timeout=3)
     assert code == 1 and "did not finish within 3 s" in message
+
+
+def test_lesson_10_demo_gives_the_tiny_presets_size(make_workspace, capfd):
+    """The sizes it prints are those the training presets build, not a shape of its own."""
+    from tutor.training.presets import PRESETS, gpt_parameters
+
+    code, _ = run_demo(make_workspace(), load_registry().get(10), timeout=120)
+    out = capfd.readouterr().out
+    assert code == 0
+    tiny = next(line for line in out.splitlines() if line.strip().startswith("tiny"))
+    assert f"{gpt_parameters(PRESETS['tiny'].model_cfg()) / 1e6:.2f} M parameters" in tiny  # 1.86 M

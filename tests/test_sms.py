@@ -98,3 +98,51 @@ def test_the_practice_set_is_varied():
     ham = {text.lower() for label, text in messages if label == 0}
     assert any("dinner" in t for t in ham) and any("lunch" in t for t in ham)
     assert len({t.split()[0] for t in ham}) > 20  # many ways to start a message
+
+
+def test_the_practice_set_has_the_classic_spam_forms_labelled_spam():
+    import re
+
+    messages = sms.demo_messages()
+    spam = [text.lower() for label, text in messages if label == 1]
+    ham = [text.lower() for label, text in messages if label == 0]
+    forms = {
+        "winner": lambda t: "winner" in t,
+        "a prize won": lambda t: "won" in t and any(p in t for p in ("£", "prize", "cruise", "holiday", "phone")),
+        "a claim code": lambda t: re.search(r"claim code [a-z]\d\d", t),
+        "text a word to a short number": lambda t: re.search(r"\b(text|txt|reply) [a-z]+ to \d{5}\b", t),
+        "call a premium number": lambda t: re.search(r"call 09\d{9}\b", t),
+        "free ringtones": lambda t: "ringtone" in t,
+        "urgency": lambda t: "urgent" in t or "now" in t,
+        "txt-speak": lambda t: re.search(r"\b(ur|u|txt|2nite|b4)\b", t),
+    }
+    for name, has in forms.items():
+        assert sum(bool(has(t)) for t in spam) >= 5, name
+    for name in ("winner", "a claim code", "text a word to a short number", "call a premium number", "free ringtones"):
+        assert not any(forms[name](t) for t in ham), name  # spam wording, never in a ham message
+    assert any("you have won a free" in t and re.search(r"text [a-z]+ to \d{5} now", t) for t in spam)
+    assert (len(spam), len(ham)) == (207, 593)  # the classic forms replace spam messages: the labels are as before
+
+
+def test_words_counted_over_the_practice_set_call_a_classic_spam_message_spam():
+    """A bag-of-words view of the set (naive Bayes, no model): the classic wording is spam's."""
+    import math
+    import re
+    from collections import Counter
+
+    words = lambda text: re.findall(r"[a-z0-9£]+", text.lower())  # noqa: E731
+    counts, totals = [Counter(), Counter()], Counter()
+    for label, text in sms.demo_messages():
+        counts[label].update(words(text))
+        totals[label] += 1
+    vocab = set(counts[0]) | set(counts[1])
+
+    def spam_odds(text: str) -> float:
+        score = math.log(totals[1] / totals[0])
+        for w in words(text):
+            score += math.log((counts[1][w] + 1) / (sum(counts[1].values()) + len(vocab)))
+            score -= math.log((counts[0][w] + 1) / (sum(counts[0].values()) + len(vocab)))
+        return score
+
+    assert spam_odds("WINNER!! You have won a free cruise, text CLAIM to 80082 now") > 5
+    assert spam_odds("are we still on for lunch tomorrow?") < -5

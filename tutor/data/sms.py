@@ -146,8 +146,12 @@ def demo_messages(seed: int = 0, n: int = 800) -> list[tuple[int, str]]:
     ending; for spam an opener, an offer, a call to action, small print), with
     names, places, times and sums drawn at random, in varied case: enough variety
     that a classifier trained on them answers everyday messages sensibly, not only
-    the exact sentences it saw."""
+    the exact sentences it saw. About a third of the spam takes the classic forms
+    instead (WINNER!!, a prize to claim with a code, a short number to text, a
+    premium number to call, free ringtones, txt-speak), drawn from a random stream
+    of their own so that the rest of the set stays as it was."""
     rng = random.Random(seed)
+    classic = random.Random(f"classic spam {seed}")
     names = ["Sam", "Alex", "mum", "Jo", "Chris", "Priya", "Tom", "Nina", "dad", "Kate", "Ben", "Aisha"]
     places = ["the station", "uni", "the gym", "work", "the pub", "home", "the shop", "the park", "Tesco", "the library"]
     times = ["6", "7:30", "noon", "tonight", "tomorrow", "later", "after class", "at 8", "on Friday", "this weekend"]
@@ -198,6 +202,8 @@ def demo_messages(seed: int = 0, n: int = 800) -> list[tuple[int, str]]:
                                           fill(rng.choice(spam_calls)) + rng.choice(spam_print)]))
             if rng.random() < 0.3:
                 text = text.upper()
+            if classic.random() < 0.35:
+                text = classic_spam(classic)
         else:
             text = fill(rng.choice(ham_greetings)) + fill(rng.choice(ham_bodies)) + rng.choice(ham_endings)
             if rng.random() < 0.3:
@@ -206,6 +212,56 @@ def demo_messages(seed: int = 0, n: int = 800) -> list[tuple[int, str]]:
                 text = text[:1].upper() + text[1:]
         out.append((int(is_spam), text))
     return out
+
+
+CLASSIC_SPAM = [
+    "WINNER!! You have won {prize}! Text {word} to {short} now to claim.",
+    "{shout} You have won a free {trip}, text {word} to {short} now",
+    "WINNER!! As a valued network customer you have been selected to receive {prize}. To claim call {premium}. "
+    "Claim code {code}. Valid 12 hours only.",
+    "URGENT! Your mobile number has won {prize}. Call {premium} now! Claim code {code}.",
+    "URGENT! We are trying to contact you. Last weekend's draw shows that you won {prize}. Call {premium} now. "
+    "Claim code {code}. {small}",
+    "Congratulations ur awarded {prize}. txt {word} to {short} to claim now!",
+    "Free entry in 2 a weekly comp to win {prize}. Text {word} to {short} to receive entry. {small}",
+    "FREE RINGTONE! Reply {word} to {short} for ur free ringtone this week. {small}",
+    "Your free ringtone is waiting to be collected. Simply text the password {word} to {short} to verify. {small}",
+    "Get the latest ringtones FREE! Text {word} to {short} now. {small}",
+    "Had your mobile 11 months or more? U R entitled to an upgrade to the latest camera phone for FREE! "
+    "Call {premium} now",
+    "You are a WINNER! Claim your {prize} today: call {premium} from a landline. Claim code {code}. {small}",
+    "Last chance! Claim ur {prize} now. Txt {word} to {short}. Only {left} left!",
+    "PRIVATE! Your {year} account statement shows {points} unredeemed bonus points. To claim call {premium}. "
+    "Identifier code {code}. Expires {expires}",
+    "Want a free {trip}? Just reply {word} to {short} and we will send u the details! {small}",
+    "Dear {who}, you have been specially selected to receive {prize}! Call {premium} to claim. Valid 24hrs",
+    "{shout} 2nd attempt to contact u. U have won {prize}. Call {premium} b4 it expires. Claim code {code}",
+    "Ur {prize} is waiting! To claim txt {word} to {short} now. Urgent, offer ends 2nite",
+]
+
+
+def classic_spam(rng: random.Random) -> str:
+    """One spam message in a classic form: the prize, the code to claim it, the short or premium
+    number to text or call, the urgency; in varied case."""
+    letters = "ABCDEFGHJKLMNPRSTUVWXYZ"
+    text = rng.choice(CLASSIC_SPAM).format(
+        prize=rng.choice(["£1000 cash", "a £2000 prize", "a free cruise", "£900", "a Nokia phone", "a £500 voucher",
+                          "£5000 cash", "a free holiday", "1 week FREE membership", "a mobile worth £350",
+                          "free ringtones", "a 2 night break"]),
+        trip=rng.choice(["cruise", "holiday to Tenerife", "weekend in Paris", "city break for 2", "Caribbean cruise",
+                         "trip to Disneyland"]),
+        word=rng.choice(["CLAIM", "WIN", "PRIZE", "YES", "GO", "TONE", "FREE", "CRUISE", "STOP"]),
+        short=rng.choice([rng.randint(80000, 89999), rng.randint(60000, 69999), rng.randint(100, 999) * 100 + 86]),
+        premium=f"09{rng.randint(0, 99):02d}{rng.randint(1000000, 9999999)}",
+        code=f"{rng.choice(letters)}{rng.randint(10, 99)}{rng.choice(['', rng.choice(letters)])}",
+        shout=rng.choice(["WINNER!!", "URGENT!", "CONGRATULATIONS!", "Congrats!", "FREE MSG:", "ALERT!"]),
+        small=rng.choice(["T&Cs apply.", "18+ only.", "£1.50/msg.", "150p/msg rcvd.", "Reply STOP to opt out.",
+                          "Calls cost 50p/min.", "Box 42, W1 7ZZ.", ""]),
+        left=rng.choice([3, 5, 10]), year=rng.choice([2003, 2004, 2005]), points=rng.choice([800, 1500, 2500]),
+        expires=rng.choice(["31/12", "tonight", "in 24hrs"]), who=rng.choice(["Customer", "Subscriber", "Winner"]))
+    text = " ".join(text.split())
+    roll = rng.random()
+    return text.upper() if roll < 0.2 else text.lower() if roll < 0.35 else text
 
 
 def load(name: str = DATASET) -> list[tuple[int, str]]:
