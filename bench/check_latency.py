@@ -1,14 +1,24 @@
-"""How long a re-check of one lesson takes: warm worker vs a cold start, side by side.
+"""How long `tutor check N` takes from a shell, cold and through the check server, beside the
+app's warm worker and the floor of any cold call (`python -c 'import torch'`).
 
-The warm worker keeps torch imported and forks a child per lesson; the baseline
-starts a fresh worker (a new interpreter that imports torch) for every check, as
-a naive runner would. Run: python bench/check_latency.py [--repeat N]
+For every code lesson, on a workspace holding the reference solutions:
+  cold      `tutor check N` with no server (TUTOR_CHECK_SERVER=0): an interpreter, a torch import, the checks
+  first     `tutor check N` when no server is running: it starts one (what the first call of a session costs)
+  server    `tutor check N` again, through the server that call started (the median of --repeat calls)
+  warm      the app's warm worker, in this process (CheckRunner.check; the median of --repeat)
+Each column is a whole process's wall time but the last. Run milestones (14, 17, 23) measure
+training runs that this workspace has not made, so they are left out.
+
+    python bench/check_latency.py [--repeat N] [--lessons 1,5,26]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -16,41 +26,88 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tutor.engine import check_client  # noqa: E402
 from tutor.engine.lessons import load_registry  # noqa: E402
 from tutor.engine.runner import CheckRunner  # noqa: E402
 from tutor.engine.stubs import solution_files  # noqa: E402
 from tutor.engine.workspace import write_workspace  # noqa: E402
 
 
+def timed(command: list[str], env: dict) -> tuple[float, int]:
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started, done.returncode
+
+
+def stop_server(root: Path, env: dict) -> None:
+    """End the workspace's check server, if one runs, and wait until its socket is gone."""
+    old = os.environ.get("TUTOR_RUNTIME_DIR")
+    os.environ["TUTOR_RUNTIME_DIR"] = env["TUTOR_RUNTIME_DIR"]
+    try:
+        path = check_client.socket_path(root)
+    finally:
+        if old is None:
+            del os.environ["TUTOR_RUNTIME_DIR"]
+        else:
+            os.environ["TUTOR_RUNTIME_DIR"] = old
+    found = subprocess.run(["pgrep", "-f", f"tutor.engine.check_server.*{path}"], capture_output=True, text=True)
+    for pid in found.stdout.split():
+        try:
+            os.kill(int(pid), signal.SIGTERM)
+        except (ProcessLookupError, ValueError):
+            pass
+    deadline = time.monotonic() + 10
+    while subprocess.run(["pgrep", "-f", f"tutor.engine.check_server.*{path}"], capture_output=True).returncode == 0:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5, help="warm re-checks per lesson (median reported)")
+    parser.add_argument("--repeat", type=int, default=5, help="calls through the server and warm checks per lesson (median)")
+    parser.add_argument("--lessons", default="", help="comma-separated lesson numbers (default: every code lesson)")
     args = parser.parse_args()
     registry = load_registry()
+    lessons = [lesson for lesson in registry.lessons if lesson.kind == "code"]
+    if args.lessons:
+        wanted = {int(n) for n in args.lessons.split(",")}
+        lessons = [lesson for lesson in lessons if lesson.number in wanted]
     with tempfile.TemporaryDirectory() as tmp:
-        ws = write_workspace(Path(tmp), {"__init__.py": "", **solution_files()})
-        print(f"{'lesson':<46} {'cold (s)':>9} {'warm (s)':>9} {'speed-up':>9}")
-        cold_all, warm_all = [], []
+        ws = write_workspace(Path(tmp) / "ws", {"__init__.py": "", **solution_files()})
+        env = {**os.environ, "TUTOR_HOME": str(Path(tmp) / "home"), "TUTOR_RUNTIME_DIR": str(Path(tmp) / "run"),
+               "TUTOR_CHECK_SERVER": "1"}
+        cold_env = {**env, "TUTOR_CHECK_SERVER": "0"}
+        floor = statistics.median(timed([sys.executable, "-c", "import torch"], env)[0] for _ in range(args.repeat))
+        print(f"floor: python -c 'import torch' {floor:.2f} s (median of {args.repeat})\n")
+        print(f"{'lesson':<50} {'cold':>6} {'first':>6} {'server':>7} {'warm':>6} {'cold/floor':>10} {'first/cold':>10}")
+        rows = []
         with CheckRunner(timeout=60) as warm:
             warm.start()
-            # The code lessons: a run milestone measures a training run, which this workspace has not made.
-            for lesson in [lesson for lesson in registry.lessons if lesson.kind == "code"]:
-                started = time.perf_counter()
-                with CheckRunner(timeout=60) as cold:
-                    result = cold.check(ws, lesson, seed=1)
-                cold_s = time.perf_counter() - started
-                times = []
+            for lesson in lessons:
+                command = [sys.executable, "-m", "tutor", "check", str(lesson.number), "-w", str(ws.root), "--timeout", "60"]
+                cold, code = timed(command, cold_env)
+                assert code == 0, f"lesson {lesson.number} did not pass cold"
+                stop_server(ws.root, env)
+                first, code = timed(command, env)
+                assert code == 0, f"lesson {lesson.number} did not pass through a new server"
+                server = statistics.median(timed(command, env)[0] for _ in range(args.repeat))
+                warm_times = []
                 for _ in range(args.repeat):
                     started = time.perf_counter()
-                    result = warm.check(ws, lesson)
-                    times.append(time.perf_counter() - started)
-                    assert result.passed, (lesson.number, result.message)
-                warm_s = statistics.median(times)
-                cold_all.append(cold_s)
-                warm_all.append(warm_s)
-                print(f"{lesson.label:<46} {cold_s:9.2f} {warm_s:9.2f} {cold_s / warm_s:8.1f}x")
-        print(f"{'median':<46} {statistics.median(cold_all):9.2f} {statistics.median(warm_all):9.2f}")
-        print(f"{'slowest':<46} {max(cold_all):9.2f} {max(warm_all):9.2f}")
+                    assert warm.check(ws, lesson).passed, lesson.number
+                    warm_times.append(time.perf_counter() - started)
+                row = (cold, first, server, statistics.median(warm_times))
+                rows.append(row)
+                print(f"{lesson.label[:50]:<50} {row[0]:6.2f} {row[1]:6.2f} {row[2]:7.2f} {row[3]:6.2f} "
+                      f"{row[0] / floor:9.1f}x {row[1] / row[0]:9.2f}x", flush=True)
+        stop_server(ws.root, env)
+        columns = list(zip(*rows))
+        print(f"{'median':<50} " + " ".join(f"{statistics.median(c):{w}.2f}" for c, w in zip(columns, (6, 6, 7, 6))))
+        print(f"{'slowest':<50} " + " ".join(f"{max(c):{w}.2f}" for c, w in zip(columns, (6, 6, 7, 6))))
+        over = [lesson.number for lesson, row in zip(lessons, rows) if row[2] >= 0.5]
+        print(f"\nthrough the server under 0.5 s: {len(rows) - len(over)} of {len(rows)} lessons"
+              + (f" (not: {', '.join(map(str, over))})" if over else ""))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,10 @@ from tutor.engine.workspace import Workspace, write_workspace
 def tutor_home(tmp_path_factory, monkeypatch) -> Path:
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("TUTOR_HOME", str(home))
+    # A check server outlives the command that started it: tests check without one, except
+    # the server's own tests (tests/test_check_server.py), which start and stop theirs.
+    monkeypatch.setenv("TUTOR_CHECK_SERVER", "0")
+    monkeypatch.setenv("TUTOR_RUNTIME_DIR", str(tmp_path_factory.mktemp("run")))
     return home
 
 

@@ -1,52 +1,29 @@
 """The command line: thin faces over the engine, the trainers and the data (see `tutor --help`).
 
-The commands live in modules grouped by who uses them (learn, train, data, teach);
-this module registers every one of them, so the whole command tree reads here.
+`main` first offers the arguments to the quick path (`tutor check` in its everyday
+forms, answered through the check server without loading Typer); anything else
+goes to the full command tree in `tutor.cli.commands`.
 """
 
 from __future__ import annotations
 
-import typer
-
-from tutor.cli import data, learn, teach, train
-
-app = typer.Typer(
-    help="Learn how a GPT works by building one, one checked component at a time.",
-    no_args_is_help=False,
-    add_completion=False,
-    rich_markup_mode=None,
-)
-
-# Learning: the loop of show, edit, check, hint.
-app.callback(invoke_without_command=True)(learn.root)
-app.command()(learn.init)
-app.command("list")(learn.list_lessons)
-app.command()(learn.show)
-app.command()(learn.check)
-app.command()(learn.see)
-app.command()(learn.hint)
-app.command()(learn.solution)
-app.command()(learn.reset)
-app.command("app")(learn.open_app)
-
-# Training and using the learner's model, and the data it learns from.
-app.add_typer(train.app, name="train")
-train.app.command("pretrain")(train.pretrain)
-train.app.command("classify")(train.classify)
-train.app.command("instruct")(train.instruct)
-app.command()(train.generate)
-app.command()(train.chat)
-app.add_typer(data.app, name="data")
-data.app.command("list")(data.data_list)
-data.app.command("download")(data.data_download)
-data.app.command("import")(data.data_import)
-data.app.command("sources")(data.data_sources)
-
-# Teaching: a class's grades, a workshop's offline kit, the app in browsers.
-app.command()(teach.grade)
-app.command()(teach.pack)
-app.command()(teach.serve)
+import sys
 
 
 def main() -> None:
+    from tutor.cli.quick import quick
+
+    code = quick(sys.argv[1:])
+    if code is not None:
+        raise SystemExit(code)
+    from tutor.cli.commands import app
+
     app()
+
+
+def __getattr__(name: str):
+    if name == "app":  # the Typer app, loaded when first asked for (tests, `python -m tutor`)
+        from tutor.cli.commands import app
+
+        return app
+    raise AttributeError(name)

@@ -10,10 +10,8 @@ from pathlib import Path
 from typing import Annotated, NoReturn, Optional
 
 import typer
-from rich.console import Console
 
-console = Console()
-err = Console(stderr=True)
+from tutor.cli.output import console, err  # noqa: F401 - every command's consoles, named here too
 
 USAGE = 2  # exit code for a usage error, as Click uses
 

@@ -15,7 +15,6 @@ from rich.markdown import Markdown
 from rich.syntax import Syntax
 
 from tutor.cli.common import Format, WorkspaceOpt, confirm, console, die, err, lesson_of, open_course, report_rewrite
-from tutor.engine.status import UNCHECKED
 
 
 def root(ctx: typer.Context, workspace: WorkspaceOpt = None) -> None:
@@ -77,39 +76,40 @@ def show(number: int, workspace: WorkspaceOpt = None) -> None:
 
 
 def check(
-    lessons: Annotated[Optional[list[int]], typer.Argument(help="Lesson numbers (default: from lesson 1 up to the first that does not pass).")] = None,
+    lessons: Annotated[Optional[list[int]], typer.Argument(help="Lesson numbers (default: from lesson 1 on, each lesson not passed on its files as they are now, up to the first that does not pass).")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Check every lesson, locked or not.")] = False,
     workspace: WorkspaceOpt = None,
     solutions: Annotated[bool, typer.Option("--solutions", help="Check the reference solutions (in a temporary workspace) instead.")] = False,
     format: Annotated[Format, typer.Option("--format", "-f", help="text, json or junit.")] = Format.text,
-    timeout: Annotated[Optional[float], typer.Option(help="Seconds allowed for one lesson's checks (default: the course's check_timeout, else 10).", min=0.1)] = None,
+    timeout: Annotated[Optional[float], typer.Option(help="Seconds allowed for one lesson's checks (default: the course's check_timeout, else 10; a run milestone's: run_timeout, else 120).", min=0.1)] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed for the checks' random inputs (to replay a failure).")] = None,
     watch: Annotated[bool, typer.Option("--watch", help="Re-check whenever a lesson file is saved (Ctrl-C stops).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show passed checks and full tracebacks.")] = False,
     runs: Annotated[bool, typer.Option("--runs/--no-runs", help="Check the run milestones (they need this machine's training runs).")] = True,
     ignore_settings: Annotated[bool, typer.Option("--ignore-settings", help="Check as if tutor.toml had no [course] settings (what a grader does).")] = False,
+    server: Annotated[bool, typer.Option("--server/--no-server", help="Check through this workspace's check server, which keeps torch imported (TUTOR_CHECK_SERVER=0 turns it off).")] = True,
     key_stdin: Annotated[bool, typer.Option("--key-stdin", hidden=True, help="Read a key from stdin and stamp it on the JSON report (tutor grade).")] = False,
 ) -> None:
     """Run the checks. Exit 0 when every lesson checked passes, 1 otherwise."""
+    from tutor.cli.checking import make_runner, run_checks, start
     from tutor.engine.results import Report
-    from tutor.engine.runner import CheckRunner
 
     report_key = _read_report_key() if key_stdin else ""
     if watch and format != Format.text:
         die("--watch prints text; leave out --format")
     text = format == Format.text
-    with _course_to_check(workspace, solutions, ignore_settings) as course, CheckRunner() as runner:
+    with _course_to_check(workspace, solutions, ignore_settings) as course:
         chosen = _chosen_lessons(course, lessons, all_ or ((solutions or not runs) and not lessons))
-        if text:
-            with console.status("Starting the check worker (importing torch)…"):
-                runner.start()
-        while True:
-            results = _run_checks(course, runner, chosen, seed=seed, timeout=timeout, record=not solutions,
-                                  include_runs=runs and not solutions, verbose=verbose if text else None)
-            report = Report(str(course.workspace.root), results)
-            _print_report(report, format, report_key, every_lesson=not chosen and len(course.lessons))
-            if not watch or not wait_for_change(course, chosen or [course.current()]):
-                break
+        # A grader's check (--key-stdin) and the references' never share a server with anyone.
+        with make_runner(course, server=server and not key_stdin and not solutions) as runner:
+            start(runner, text)
+            while True:
+                results = run_checks(course, runner, chosen, seed=seed, timeout=timeout, record=not solutions,
+                                     include_runs=runs and not solutions, verbose=verbose if text else None)
+                report = Report(str(course.workspace.root), results)
+                _print_report(report, format, report_key, every_lesson=not chosen and len(course.lessons))
+                if not watch or not wait_for_change(course, chosen or [course.current()]):
+                    break
     raise typer.Exit(report.exit_code)
 
 
@@ -148,36 +148,18 @@ def _chosen_lessons(course, numbers: list[int] | None, every: bool) -> list:
     return [lesson_of(course, n) for n in (numbers or [])]
 
 
-def _run_checks(course, runner, chosen, *, seed, timeout, record, include_runs, verbose: bool | None) -> list:
-    """Each lesson's result, printed as it arrives when `verbose` is not None (text output)."""
-
-    def progress(result) -> None:
-        if verbose is not None:
-            from tutor.render import lesson_result
-
-            console.print(lesson_result(result, verbose=verbose))
-
-    if chosen:
-        # The reference solution has no training runs, so its run milestones are not run.
-        return course.check(runner, chosen, seed=seed, timeout=timeout, record=record, include_runs=include_runs,
-                            on_result=progress)
-    return course.check_in_order(runner, seed=seed, timeout=timeout, on_result=progress)
-
-
 def _print_report(report, format: Format, key: str, every_lesson: int) -> None:
     """JSON or JUnit on stdout, or a closing line; `every_lesson` is the course's size when the
     whole course was checked in order."""
+    from tutor.cli.checking import print_summary
+
     if format == Format.json:
         print(report.to_json(key=key))
         return
     if format == Format.junit:
         print(report.to_junit(), end="")
         return
-    checked = [r for r in report.lessons if r.status not in UNCHECKED]
-    style = "bold green" if report.exit_code == 0 else "bold red"
-    console.print(f"{report.passed} of {len(checked)} lesson(s) passed", style=style)
-    if every_lesson and report.exit_code == 0 and len(checked) == every_lesson:
-        console.print("Every lesson passes. Well done!", style="green")
+    print_summary(report, every_lesson)
 
 
 def wait_for_change(course, lessons) -> bool:

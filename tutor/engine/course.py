@@ -15,7 +15,7 @@ from tutor.engine.lessons import Lesson, Registry, load_registry
 from tutor.engine.progress import ProgressStore
 from tutor.engine.results import LessonResult
 from tutor.engine.runner import CheckRunner
-from tutor.engine.settings import CourseSettings, load_settings
+from tutor.engine.settings import RUN_TIMEOUT, CourseSettings, load_settings
 from tutor.engine.status import Status
 from tutor.engine.stubs import generate_stubs, solution_files
 from tutor.engine.workspace import (
@@ -96,11 +96,19 @@ class Course:
         return self.state(self.lesson(number)) in (Status.PASSED, Status.CHANGED)
 
     # -- states --
-    def state(self, lesson: Lesson) -> str:
-        """passed: the checks passed on the files as they are now; changed: passed
+    def passes_now(self, lesson: Lesson, digests: dict[str, str] | None = None) -> bool:
+        """Whether the lesson's last check passed on exactly what it used, as it is now: its
+        files, the other files of model/ it imported, its checks and this tutor."""
+        rec = self.store.lessons.get(lesson.number)
+        if not rec or rec.last_status != Status.PASSED:
+            return False
+        return self.store.passed_now(lesson.number, self.workspace.fingerprint(lesson, rec.last_files, digests))
+
+    def state(self, lesson: Lesson, digests: dict[str, str] | None = None) -> str:
+        """passed: the checks passed on what they used, as it is now; changed: passed
         before, edited since; open: unlocked; locked: the lesson before never passed."""
         rec = self.store.lessons.get(lesson.number)
-        if self.store.passed_now(lesson.number, self.workspace.fingerprint(lesson)):
+        if self.passes_now(lesson, digests):
             return Status.PASSED
         if rec and rec.first_passed is not None:
             return Status.CHANGED
@@ -117,7 +125,8 @@ class Course:
         return Status.OPEN if before and before.first_passed is not None else Status.LOCKED
 
     def states(self) -> dict[int, str]:
-        return {lesson.number: self.state(lesson) for lesson in self.lessons}
+        digests = self.workspace.file_digests()  # read once for every lesson
+        return {lesson.number: self.state(lesson, digests) for lesson in self.lessons}
 
     def current(self) -> Lesson:
         """The lesson to work on next: the first one not passed now."""
@@ -145,31 +154,54 @@ class Course:
                     LessonResult(lesson.number, lesson.id, lesson.title, Status.NOT_RUN, message="a run milestone: it measures your own training run")
                 )
                 continue
-            fingerprint = self.workspace.fingerprint(lesson)
-            result = runner.check(self.workspace, lesson, seed=seed, timeout=timeout if timeout is not None else self.settings.check_timeout)
+            digests = self.workspace.file_digests()  # as the checks will find them
+            result = runner.check(self.workspace, lesson, seed=seed, timeout=self.timeout_for(lesson, timeout))
             if record:
-                self.store.update(lambda store: store.record_result(result, fingerprint))
+                fingerprint = self.workspace.fingerprint(lesson, result.used_files, digests)
+                self.store.update(lambda store: store.record_result(result, fingerprint, result.used_files))
             results.append(result)
             if on_result:
                 on_result(result)
         return results
 
+    def timeout_for(self, lesson: Lesson, timeout: float | None = None) -> float | None:
+        """The time limit of a lesson's checks: `timeout` when given; a run milestone's own
+        (it recomputes a loss or an accuracy from a checkpoint, which a busy machine slows);
+        else the course's check_timeout (None: the runner's default)."""
+        if timeout is not None:
+            return timeout
+        if lesson.kind == "run":
+            return self.settings.run_timeout or RUN_TIMEOUT
+        return self.settings.check_timeout
+
     def check_in_order(
         self, runner: CheckRunner, *, seed: int | None = None, timeout: float | None = None, on_result: Callable[[LessonResult], None] | None = None
     ) -> list[LessonResult]:
-        """From lesson 1 on, each lesson is checked once the lesson it builds on passes (the one
-        before it, or its `after`); the others are reported locked."""
+        """From the first lesson on: a lesson that passed on exactly what it uses now is not run
+        again (its result says unchanged); the others are checked; the first that does not
+        pass ends the round, as it is the one to work on."""
         results: list[LessonResult] = []
-        passed: dict[int, bool] = {}
-        for index, lesson in enumerate(self.lessons):
-            before = lesson.after if lesson.after is not None else (self.lessons[index - 1].number if index else None)
-            if before is not None and self.settings.includes(before) and not passed.get(before, False):
-                results.append(LessonResult(lesson.number, lesson.id, lesson.title, Status.LOCKED))
-                passed[lesson.number] = False
+        digests = self.workspace.file_digests()
+        stopped = False
+        for lesson in self.lessons:
+            if stopped:  # listed, not checked: locked, or open but after the lesson to work on
+                state = self.state(lesson, digests)
+                status = Status.LOCKED if state == Status.LOCKED else Status.NOT_RUN
+                results.append(LessonResult(lesson.number, lesson.id, lesson.title, status,
+                                            message="not checked: the round stopped at the first lesson that does not pass"))
+                continue
+            if self.passes_now(lesson, digests):
+                rec = self.store.lessons[lesson.number]
+                result = LessonResult(lesson.number, lesson.id, lesson.title, Status.PASSED, unchanged=True,
+                                      message="passed before on exactly these files; not run again",
+                                      used_files=rec.last_files)
+                results.append(result)
+                if on_result:
+                    on_result(result)
                 continue
             checked = self.check(runner, [lesson], seed=seed, timeout=timeout, on_result=on_result)
-            passed[lesson.number] = checked[-1].passed
             results.extend(checked)
+            stopped = not checked[-1].passed
         return results
 
     # -- help --

@@ -243,7 +243,7 @@ def _run_checks(student: str, path: Path, workspace: Path, lessons_copy: Path, h
                 threads: int, flags: list[str]) -> Grade:
     chosen = [str(n) for n in lessons] if lessons else ["--all"]
     inner_ws = "/tmp/workspace" if sandbox == "bwrap" else str(workspace)
-    command = python_command("tutor", "check", *chosen, "--ignore-settings", "--no-runs", "--format", "json",
+    command = python_command("tutor", "check", *chosen, "--ignore-settings", "--no-runs", "--no-server", "--format", "json",
                              "--workspace", inner_ws, "--timeout", str(timeout), "--key-stdin")
     env = {k: v for k, v in os.environ.items() if not k.startswith("TUTOR_")}
     env.update(PYTHONPATH=child_pythonpath(), TUTOR_CHECK_THREADS=str(threads), PYTHONWARNINGS="ignore")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -30,3 +31,14 @@ def make_private() -> None:
 def become_subreaper() -> bool:
     """Orphaned descendants are handed to this process instead of init, so it can end them."""
     return prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def die_with_parent(parent: int | None = None) -> None:
+    """SIGKILL this process when its parent ends; ends it now if that has already happened
+    (`parent`: the pid the parent had before the fork)."""
+    import os
+    import signal
+
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)

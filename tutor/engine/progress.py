@@ -40,9 +40,10 @@ class LessonRecord:
     last_status: str = ""
     last_fingerprint: str = ""
     last_checked: float | None = None
+    last_files: list | None = None  # the files of model/ the last check imported (None: not known)
 
 
-_TYPES = {"int": (int,), "bool": (bool,), "str": (str,), "float | None": (int, float, type(None))}
+_TYPES = {"int": (int,), "bool": (bool,), "str": (str,), "float | None": (int, float, type(None)), "list | None": (list, type(None))}
 
 
 def _record_from(number: str, raw: Any) -> tuple[int, LessonRecord]:
@@ -55,6 +56,8 @@ def _record_from(number: str, raw: Any) -> tuple[int, LessonRecord]:
             raise ValueError(f"lesson {number}: unknown field {str(key)[:40]!r}")
         if not isinstance(value, known[key]) or (isinstance(value, bool) and bool not in known[key]):
             raise ValueError(f"lesson {number}: {key} is {str(value)[:20]!r}")
+        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
+            raise ValueError(f"lesson {number}: {key} holds something other than file names")
     return int(number), LessonRecord(**raw)
 
 
@@ -109,7 +112,7 @@ class ProgressStore:
     def record(self, number: int) -> LessonRecord:
         return self.lessons.setdefault(number, LessonRecord())
 
-    def record_result(self, result: LessonResult, fingerprint: str) -> None:
+    def record_result(self, result: LessonResult, fingerprint: str, files: list[str] | None = None) -> None:
         rec = self.record(result.number)
         now = time.time()
         rec.attempts += 1
@@ -119,6 +122,7 @@ class ProgressStore:
         rec.total_checks = total
         rec.last_status = result.status
         rec.last_fingerprint = fingerprint
+        rec.last_files = files
         rec.last_checked = now
         if result.passed and rec.first_passed is None:
             rec.first_passed = now

@@ -39,6 +39,8 @@ class LessonResult:
     output: str = ""
     seed: int | None = None
     duration: float = 0.0
+    used_files: list[str] | None = None  # the files of model/ the checks imported (None: not known)
+    unchanged: bool = False  # not run again: it passed on exactly these files before
 
     @property
     def passed(self) -> bool:
@@ -55,6 +57,7 @@ class LessonResult:
             number=raw["number"], id=id, title=title, status=raw["status"], checks=checks,
             message=raw.get("message", ""), traceback=raw.get("traceback", ""),
             output=raw.get("output", ""), seed=raw.get("seed"), duration=raw.get("duration", 0.0),
+            used_files=raw.get("used_files"),
         )
 
 

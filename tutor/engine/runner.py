@@ -143,14 +143,14 @@ class CheckRunner:
         return None
 
     # -- checking --
-    def check(self, workspace: Workspace, lesson: Lesson, *, seed: int | None = None, timeout: float | None = None) -> LessonResult:
-        timeout = max(self.timeout if timeout is None else timeout, lesson.min_timeout)
-        request = {
+    def request(self, workspace: Workspace, lesson: Lesson, *, seed: int | None = None, timeout: float | None = None) -> dict:
+        """What the worker is asked to do for one lesson."""
+        return {
             "number": lesson.number,
             "workspace": str(workspace.root),
             "files": list(lesson.files),
             "checks_path": str(lesson.checks_path),
-            "timeout": timeout,
+            "timeout": max(self.timeout if timeout is None else timeout, lesson.min_timeout),
             "memory_mb": self.memory_mb,
             "seed": random.randrange(1, 2**31) if seed is None else seed,
             "id": secrets.token_hex(8),
@@ -158,13 +158,21 @@ class CheckRunner:
             # Run-milestone checks read checkpoints from the user data folder: the app's, now.
             "data_home": str(data_home()),
         }
+
+    def check(self, workspace: Workspace, lesson: Lesson, *, seed: int | None = None, timeout: float | None = None) -> LessonResult:
+        request = self.request(workspace, lesson, seed=seed, timeout=timeout)
+        return LessonResult.from_worker(self.exchange(request), id=lesson.id, title=lesson.title)
+
+    def exchange(self, request: dict) -> dict:
+        """The worker's raw result for `request`; a result that says what went wrong when the
+        worker could not give one."""
         with self._lock:
             try:
                 proc = self._ensure_started()
                 assert proc.stdin
                 proc.stdin.write((json.dumps(request) + "\n").encode())
                 proc.stdin.flush()
-                line = self._read_line(proc, timeout + SLACK)
+                line = self._read_line(proc, request["timeout"] + SLACK)
                 if line is None:
                     raise WorkerError("the check worker stopped answering")
                 raw = self._verified(line)
@@ -173,14 +181,19 @@ class CheckRunner:
                                       "(did your code write into the tutor's own pipes?)")
             except ForgedReply as exc:
                 self._discard()
-                raw = {"number": lesson.number, "status": Status.TAMPERED, "checks": [], "message": f"Tampered: {exc}.", "seed": request["seed"]}
+                raw = {"number": request["number"], "status": Status.TAMPERED, "checks": [], "message": f"Tampered: {exc}.", "seed": request["seed"]}
             except (WorkerError, OSError, ValueError) as exc:
                 self._discard()
-                raw = {
-                    "number": lesson.number,
-                    "status": Status.ERROR,
-                    "checks": [],
-                    "message": f"The checks could not run: {exc}. Try again; the worker restarts.",
-                    "seed": request["seed"],
-                }
-        return LessonResult.from_worker(raw, id=lesson.id, title=lesson.title)
+                raw = not_run(request, exc)
+        return raw
+
+
+def not_run(request: dict, exc: Exception) -> dict:
+    """The result of a lesson whose checks could not run at all."""
+    return {
+        "number": request["number"],
+        "status": Status.ERROR,
+        "checks": [],
+        "message": f"The checks could not run: {exc}. Try again; the worker restarts.",
+        "seed": request["seed"],
+    }

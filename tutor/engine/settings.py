@@ -35,11 +35,15 @@ open = [1]
 lessons = "1-17"
 # Seconds allowed for one lesson's checks.
 check_timeout = 10
+# Seconds allowed for a run milestone's check (14, 17, 23): it recomputes a loss or an
+# accuracy from the run's checkpoint.
+run_timeout = 120
 # Whether learners may see or apply the reference solutions.
 solutions = true
 """
 
-KEYS = ("open", "lessons", "check_timeout", "solutions")
+KEYS = ("open", "lessons", "check_timeout", "run_timeout", "solutions")
+RUN_TIMEOUT = 120.0  # seconds for a run milestone's check, unless the course says otherwise
 
 
 class SettingsError(WorkspaceError):
@@ -52,6 +56,7 @@ class CourseSettings:
     lessons: tuple[int, ...] | None = None  # None: the whole course
     check_timeout: float | None = None  # None: the runner's default
     solutions: bool = True
+    run_timeout: float | None = None  # None: RUN_TIMEOUT
 
     @property
     def is_default(self) -> bool:
@@ -69,6 +74,8 @@ class CourseSettings:
             parts.append(f"open: {ranges(self.open)}")
         if self.check_timeout is not None:
             parts.append(f"{self.check_timeout:g} s per check")
+        if self.run_timeout is not None:
+            parts.append(f"{self.run_timeout:g} s per run milestone")
         if not self.solutions:
             parts.append("solutions hidden")
         return " · ".join(parts)
@@ -85,6 +92,8 @@ class CourseSettings:
                       f"lessons = {_numbers_toml(self.lessons)}"]
         if self.check_timeout is not None:
             lines += ["# Seconds allowed for one lesson's checks.", f"check_timeout = {self.check_timeout:g}"]
+        if self.run_timeout is not None:
+            lines += ["# Seconds allowed for a run milestone's check.", f"run_timeout = {self.run_timeout:g}"]
         if not self.solutions:
             lines += ["# The reference solutions cannot be revealed.", "solutions = false"]
         return "\n".join(lines) + "\n"
@@ -160,16 +169,21 @@ def parse_settings(table: dict[str, Any], known: Iterable[int], source: str) -> 
     if lessons is not None and opened - set(lessons):
         outside = ", ".join(map(str, sorted(opened - set(lessons))))
         raise SettingsError(f"{source}: course.open names lesson {outside}, which course.lessons leaves out")
-    timeout = table.get("check_timeout")
-    if timeout is not None:
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0.1 <= timeout <= 3600:
-            raise SettingsError(f"{source}: course.check_timeout must be a number of seconds from 0.1 to 3600, "
-                                f"not {timeout!r}")
-        timeout = float(timeout)
+    timeout = _seconds(table, "check_timeout", source)
+    run_timeout = _seconds(table, "run_timeout", source)
     solutions = table.get("solutions", True)
     if not isinstance(solutions, bool):
         raise SettingsError(f"{source}: course.solutions must be true or false, not {solutions!r}")
-    return CourseSettings(open=opened, lessons=lessons, check_timeout=timeout, solutions=solutions)
+    return CourseSettings(open=opened, lessons=lessons, check_timeout=timeout, solutions=solutions, run_timeout=run_timeout)
+
+
+def _seconds(table: dict[str, Any], key: str, source: str) -> float | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.1 <= value <= 3600:
+        raise SettingsError(f"{source}: course.{key} must be a number of seconds from 0.1 to 3600, not {value!r}")
+    return float(value)
 
 
 def read_toml(path: Path) -> dict[str, Any]:

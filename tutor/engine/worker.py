@@ -205,10 +205,22 @@ def run_checks(request: dict[str, Any], emit: Callable[[dict[str, Any]], None]) 
         except BaseException as exc:  # noqa: BLE001
             result = describe_exception(exc, model_dir, memory_mb)
         emit({"event": "check", "name": name, **result})
+    emit({"event": "used", "files": _model_files_loaded(model_dir)})
     changed = guard.changed()
     if changed:
         emit({"event": "tampered", "why": "your code replaced what the checks rely on: " + ", ".join(changed[:8])})
     emit({"event": "done"})
+
+
+def _model_files_loaded(model_dir: Path) -> list[str]:
+    """The files of model/ that this lesson's run imported: a later edit to any other
+    file cannot change its verdict, so the pass it earned stays true."""
+    used = set()
+    for module in list(sys.modules.values()):
+        filename = getattr(module, "__file__", None)
+        if isinstance(filename, str) and _inside(filename, model_dir):
+            used.add(Path(filename).resolve().relative_to(model_dir).as_posix())
+    return sorted(used)
 
 
 def _seed_everything(seed: int) -> None:
@@ -225,6 +237,7 @@ def _child_entry(request: dict[str, Any], result_fd: int, capture_path: str, key
     """Body of the child: limits, output capture, checks; then exit hard."""
     try:
         _wipe_reply_key()
+        _leave_parent_behind()
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)  # input() must not read the worker's request pipe
         os.close(null)
@@ -244,6 +257,27 @@ def _child_entry(request: dict[str, Any], result_fd: int, capture_path: str, key
         finally:
             os._exit(3)
     os._exit(0)
+
+
+# Descriptors of the process that forks the checks (a check server's sockets): closed in
+# each child before any learner code runs, so that code cannot answer a client itself.
+PARENT_FDS: list[int] = []
+
+
+def _leave_parent_behind() -> None:
+    """Close the parent's own descriptors, and die with the parent: a check whose worker was
+    killed must not run on with no time limit."""
+    for fd in PARENT_FDS:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    from tutor.engine.hardening import die_with_parent
+
+    die_with_parent(_FORKED_BY[0] if _FORKED_BY else None)
+
+
+_FORKED_BY: list[int] = []  # the pid of the process that forked this child
 
 
 def _make_emit(result_fd: int, request_id: str, key: str) -> Callable[[dict[str, Any]], None]:
@@ -296,7 +330,7 @@ def _exit_reason(code: int) -> str:
 
 
 def supervise(read_fd: int, poll: Callable[[], int | None], kill: Callable[[], None], request: dict[str, Any],
-              capture_path: str, key: str) -> dict[str, Any]:
+              capture_path: str, key: str, pid: int | None = None) -> dict[str, Any]:
     """Collect a child's events within the time limit; explain any way it ended badly.
 
     The child's end, not the pipe's, ends the wait: a process the learner started
@@ -309,10 +343,12 @@ def supervise(read_fd: int, poll: Callable[[], int | None], kill: Callable[[], N
     timed_out = False
     code: int | None = None
     forged = 0
+    spent: tuple[float, float] | None = None
     while code is None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             timed_out = True
+            spent = time_spent(pid) if pid else None
             kill()
             break
         ready, _, _ = select.select([read_fd], [], [], min(remaining, 0.05))
@@ -344,7 +380,7 @@ def supervise(read_fd: int, poll: Callable[[], int | None], kill: Callable[[], N
             os.unlink(capture_path)
         except OSError:
             pass
-    return _assemble(events, timed_out, code, elapsed, request, output)
+    return _assemble(events, timed_out, code, elapsed, request, output, spent)
 
 
 def _wait_exit(poll: Callable[[], int | None], kill: Callable[[], None]) -> int:
@@ -427,11 +463,64 @@ def _children_of(parent: int) -> list[int]:
     return found
 
 
-def _assemble(events: list[dict[str, Any]], timed_out: bool, code: int, elapsed: float, request: dict[str, Any], output: str) -> dict[str, Any]:
+_USED_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]{0,200}\.py")
+
+
+def _clean_used(files: object) -> list[str] | None:
+    """The child's list of the model/ files it imported, as data: relative .py paths
+    that stay inside model/, at most 500 of them; None when it is not such a list."""
+    if not isinstance(files, list) or len(files) > 500:
+        return None
+    clean = [f for f in files if isinstance(f, str) and _USED_NAME.fullmatch(f) and ".." not in f.split("/")]
+    return sorted(set(clean)) if len(clean) == len(files) else None
+
+
+def time_spent(pid: int) -> tuple[float, float] | None:
+    """(seconds on a processor, seconds waiting for one) of every thread of `pid` so far,
+    from Linux's scheduler statistics; None where they cannot be read."""
+    run = wait = 0.0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                fields = f.read().split()
+            run += int(fields[0]) / 1e9
+            wait += int(fields[1]) / 1e9
+        except (OSError, ValueError, IndexError):
+            continue
+    return (run, wait) if run or wait else None
+
+
+def timeout_reason(limit: float, elapsed: float, spent: tuple[float, float] | None) -> str:
+    """Why a check ran out of time, as far as the scheduler can tell: a busy machine (the
+    child waited for a processor), code that waited (sleep, input, a lock), or code that
+    computed all along (an endless loop, or far too slow)."""
+    if spent:
+        run, wait = spent
+        if wait >= 0.25 * elapsed:
+            try:
+                load = f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+            except OSError:
+                load = f"{os.cpu_count()} cores"
+            return (f"was slowed by a busy machine and did not finish within {limit:g} s: it waited {wait:.1f} s of those "
+                    f"for a processor and computed for only {run:.1f} s ({load}). That is the machine, not your code: "
+                    "check again when it is quieter, or allow more time with --timeout SECONDS")
+        if run < 0.3 * elapsed:
+            return (f"did not finish within {limit:g} s, and computed for only {run:.1f} s of them: it was waiting "
+                    "(time.sleep, input(), a lock, or another process that never answered)")
+    return f"did not finish within {limit:g} s: an endless loop, or far too slow?"
+
+
+def _assemble(events: list[dict[str, Any]], timed_out: bool, code: int, elapsed: float, request: dict[str, Any], output: str,
+              spent: tuple[float, float] | None = None) -> dict[str, Any]:
     checks: list[dict[str, Any]] = []
     running: str | None = None
     fatal: dict[str, Any] | None = None
     tampered: list[str] = []
+    used: list[str] | None = None
     done = False
     for event in events:
         kind = event.get("event")
@@ -444,6 +533,8 @@ def _assemble(events: list[dict[str, Any]], timed_out: bool, code: int, elapsed:
             fatal = event
         elif kind == "tampered":
             tampered.append(str(event.get("why", "")))
+        elif kind == "used":
+            used = _clean_used(event.get("files"))
         elif kind == "done":
             done = True
     result: dict[str, Any] = {
@@ -455,6 +546,7 @@ def _assemble(events: list[dict[str, Any]], timed_out: bool, code: int, elapsed:
         "output": output[-OUTPUT_LIMIT:],
         "seed": request["seed"],
         "duration": round(elapsed, 3),
+        "used_files": used,
     }
     if tampered:
         reasons = "; ".join(dict.fromkeys(tampered))
@@ -464,11 +556,12 @@ def _assemble(events: list[dict[str, Any]], timed_out: bool, code: int, elapsed:
         result.update(status="error", message=str(fatal.get("message", "")), traceback=str(fatal.get("traceback", "")))
     elif timed_out or not done:
         if timed_out:
-            why = f"did not finish within {request['timeout']:g} s: an endless loop, or far too slow?"
+            why = timeout_reason(float(request["timeout"]), elapsed, spent)
         else:
             why = f"stopped: the check process {_exit_reason(code)}"
         where = f"the check '{running}'" if running else "loading the lesson"
-        message = f"While running {where}, your code {why}" if running else f"While {where}, the worker {why}"
+        who = "the check" if why.startswith("was slowed") else "your code" if running else "the worker"
+        message = f"While running {where}, {who} {why}" if running else f"While {where}, {who} {why}"
         if running:
             checks.append({"name": running, "status": "error", "message": message, "traceback": ""})
         result.update(status="error", message=message)
@@ -489,6 +582,7 @@ def run_in_child(request: dict[str, Any]) -> dict[str, Any]:
     os.close(fd)
     read_fd, write_fd = os.pipe()
     if hasattr(os, "fork"):
+        _FORKED_BY[:] = [os.getpid()]
         pid = os.fork()
         if pid == 0:
             os.close(read_fd)
@@ -511,7 +605,7 @@ def run_in_child(request: dict[str, Any]) -> dict[str, Any]:
                 except (ProcessLookupError, PermissionError):
                     pass
 
-        return supervise(read_fd, poll, kill, request, capture_path, key)
+        return supervise(read_fd, poll, kill, request, capture_path, key, pid)
 
     proc = subprocess.Popen(  # pragma: no cover - platforms without fork()
         [sys.executable, "-m", "tutor.engine.worker", "--child", str(write_fd), capture_path],

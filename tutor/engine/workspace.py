@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tutor import __version__
 from tutor.core import locations
 from tutor.core.atomic import write_text_atomic
 from tutor.engine.lessons import Lesson
@@ -53,21 +55,45 @@ class Workspace:
     def file(self, name: str) -> Path:
         return self.model_dir / name
 
-    def fingerprint(self, lesson: Lesson) -> str:
-        """Changes whenever any file of model/ (its __init__.py too: code there runs before
-        every check) or the lesson's checks change, so a verdict never outlives either."""
-        digest = hashlib.sha256()
-        model = self.root / "model"
-        mine = sorted(p for p in model.rglob("*") if p.is_file() and "__pycache__" not in p.parts) if model.is_dir() else []
-        for name in lesson.files:  # a missing file of the lesson still counts
-            if not self.file(name).is_file():
-                digest.update(f"model/{name}<missing>".encode())
-        for path in [*mine, lesson.checks_path, *_check_api_files()]:
-            digest.update(str(path.relative_to(model) if path.is_relative_to(model) else path.name).encode())
+    def file_digests(self) -> dict[str, str]:
+        """{path under model/: sha256 of its bytes} for every file of model/ now."""
+        model = self.model_dir
+        if not model.is_dir():
+            return {}
+        digests = {}
+        for path in sorted(model.rglob("*")):
+            if "__pycache__" in path.parts or not path.is_file():
+                continue
             try:
-                digest.update(path.read_bytes())
+                digests[path.relative_to(model).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
             except OSError:
-                digest.update(b"<unreadable>")
+                digests[path.relative_to(model).as_posix()] = "<unreadable>"
+        return digests
+
+    def fingerprint(self, lesson: Lesson, used: list[str] | None = None, digests: dict[str, str] | None = None) -> str:
+        """What a lesson's verdict was computed from: the files of model/ its checks imported
+        (`used`, as the check recorded them; the lesson's own files and model/__init__.py
+        always), the lesson's checks, the checks' API and the tutor's version. A change to
+        any of them makes the verdict stale; an edit to another lesson's file does not.
+        Without `used` (a verdict recorded before the tutor kept that list) every file of
+        model/ counts."""
+        digests = self.file_digests() if digests is None else digests
+        if used is None:
+            names = sorted(digests)
+        else:
+            names = sorted({"__init__.py", *lesson.files, *used})
+        digest = hashlib.sha256()
+        if used is not None:
+            digest.update(f"tutor {__version__}".encode())
+        for name in lesson.files:  # a missing file of the lesson still counts
+            if name not in digests:
+                digest.update(f"model/{name}<missing>".encode())
+        for name in names:
+            digest.update(name.encode())
+            digest.update(digests.get(name, "<missing>").encode())
+        for path in [lesson.checks_path, *_check_api_files()]:
+            digest.update(path.name.encode())
+            digest.update(_file_digest(path).encode())
         return digest.hexdigest()[:16]
 
     def backup(self, name: str) -> Path | None:
@@ -86,10 +112,29 @@ class Workspace:
         return target
 
 
+@functools.lru_cache(maxsize=1)
 def _check_api_files() -> list[Path]:
     """The small language the checks are written in: a change there changes every verdict."""
     api = Path(__file__).resolve().parent.parent / "checks"
     return sorted(api.glob("*.py"))
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def _file_digest(path: Path) -> str:
+    """sha256 of a file the tutor ships, read once per process while its size and time stand."""
+    try:
+        st = path.stat()
+    except OSError:
+        return "<unreadable>"
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        try:
+            _DIGESTS[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            return "<unreadable>"
+    return _DIGESTS[key]
 
 
 def is_workspace(path: Path) -> bool:

@@ -1,0 +1,81 @@
+"""`tutor check`'s work, shared by its two front doors: the full command line (Typer) and
+the quick path (`tutor.cli.quick`) that answers the everyday forms without loading it.
+
+Nothing here imports Typer: the quick path's budget is a fraction of a second.
+"""
+
+from __future__ import annotations
+
+from tutor.cli.output import console, err
+from tutor.engine.status import UNCHECKED
+
+
+def make_runner(course, *, server: bool):
+    """The check server's runner when `server` (falling back to a worker of this process
+    when no server can be had), else a worker of this process's own."""
+    from tutor.engine import check_client
+    from tutor.engine.runner import CheckRunner
+
+    if server and check_client.enabled():
+        return check_client.ServerRunner(course.workspace.root)
+    return CheckRunner()
+
+
+def start(runner, text: bool) -> None:
+    """Reach the worker before the first check, saying so when it takes a torch import."""
+    from tutor.engine import check_client
+
+    slow = not isinstance(runner, check_client.ServerRunner) or not check_client.socket_path(runner.workspace_root).exists()
+    if text and slow:
+        what = "the check server" if isinstance(runner, check_client.ServerRunner) else "the check worker"
+        with console.status(f"Starting {what} (importing torch)…"):
+            runner.start()
+    else:
+        runner.start()
+    reason = getattr(runner, "fallback_reason", "")
+    if text and reason:
+        err.print(f"[dim]Checking without the check server: {reason}.[/dim]", soft_wrap=True)
+
+
+def run_checks(course, runner, chosen, *, seed, timeout, record, include_runs, verbose: bool | None) -> list:
+    """Each lesson's result, printed as it arrives when `verbose` is not None (text output).
+    Lessons a bare check found unchanged since they passed are summed up in one line."""
+    unchanged: list = []
+
+    def flush() -> None:
+        if unchanged:
+            numbers = ", ".join(str(r.number) for r in unchanged)
+            console.print(f"[green]✓[/green] [dim]Lesson{'s' if len(unchanged) > 1 else ''} {numbers}: passed before on "
+                          "exactly these files; not run again[/dim]")
+            unchanged.clear()
+
+    def progress(result) -> None:
+        if verbose is None:
+            return
+        if result.unchanged:
+            unchanged.append(result)
+            return
+        flush()
+        from tutor.render import lesson_result
+
+        console.print(lesson_result(result, verbose=verbose))
+
+    if chosen:
+        # The reference solution has no training runs, so its run milestones are not run.
+        results = course.check(runner, chosen, seed=seed, timeout=timeout, record=record, include_runs=include_runs,
+                               on_result=progress)
+    else:
+        results = course.check_in_order(runner, seed=seed, timeout=timeout, on_result=progress)
+    if verbose is not None:
+        flush()
+    return results
+
+
+def print_summary(report, every_lesson: int) -> None:
+    """The closing line of a text report; `every_lesson` is the course's size when the whole
+    course was checked in order."""
+    checked = [r for r in report.lessons if r.status not in UNCHECKED]
+    style = "bold green" if report.exit_code == 0 else "bold red"
+    console.print(f"{report.passed} of {len(checked)} lesson(s) passed", style=style)
+    if every_lesson and report.exit_code == 0 and len(checked) == every_lesson:
+        console.print("Every lesson passes. Well done!", style="green")
