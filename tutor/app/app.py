@@ -50,17 +50,23 @@ class TutorApp(App):
         except WorkspaceError as exc:
             self.problem = f"{exc}\n\nPress q to quit."
 
-    def on_mount(self) -> None:
+    def get_default_screen(self) -> Screen:
+        """The map itself (or what stops the app) is the first screen: no blank screen is
+        composed and painted before it."""
         if self.course is None:
-            self.push_screen(ProblemScreen(self.problem or "No workspace."))
-            return
+            return ProblemScreen(self.problem or "No workspace.")
         from tutor.app.screens.lesson_map import LessonMapScreen
 
-        self.push_screen(LessonMapScreen())
+        return LessonMapScreen()
+
+    def on_mount(self) -> None:
+        if self.course is None:
+            return
         if self.course.store.warning:
             self.notify(self.course.store.warning, severity="warning", timeout=15)
-        # Import torch in the worker process while the learner reads: the first check is then fast.
-        self.run_worker(self.runner.start, thread=True, group="runner", exit_on_error=False)
+        # Import torch in the worker process while the learner reads, once the map is painted:
+        # the first check is then fast, and the first paint does not wait for a process to start.
+        self.call_after_refresh(self.run_worker, self.runner.start, thread=True, group="runner", exit_on_error=False)
 
     def on_unmount(self) -> None:
         if self._own_runner:
