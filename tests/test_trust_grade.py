@@ -320,3 +320,69 @@ def test_the_scan_sees_names_built_from_strings(tmp_path):
     assert any("built strings" in r for r in rules)
     assert any("raw file descriptors" in r for r in rules)
     assert any("compare" in r for r in rules)
+
+
+SANDBOX_PROBE = """
+import json, os, socket, sys
+repo, sock_path = sys.argv[1], sys.argv[2]
+seen = {name: os.path.exists(os.path.join(repo, name)) for name in (".git", "tests", "lessons")}
+seen["tutor"] = os.path.isdir(os.path.join(repo, "tutor"))
+seen["var_tmp"] = os.path.exists("/var/tmp") and bool(os.listdir("/var/tmp"))
+seen["run"] = os.path.exists("/run") and bool(os.listdir("/run"))
+try:
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock_path)
+    seen["socket"] = True
+except OSError:
+    seen["socket"] = False
+try:
+    open("/tmp/submission/model/evil.py", "w").write("x")
+    seen["submission_writable"] = True
+except OSError:
+    seen["submission_writable"] = False
+written = 0
+try:
+    with open("/tmp/workspace/fill.bin", "wb") as f:
+        while written < 2 * 2**30:
+            f.write(b"\\0" * 2**20)
+            written += 2**20
+except OSError:
+    pass
+seen["written_mb"] = written // 2**20
+print(json.dumps(seen))
+"""
+
+
+@needs_bwrap
+def test_the_sandbox_binds_only_the_runtime_and_bounds_the_students_writes(tmp_path):
+    """From inside: no .git, tests/ or lessons/ of the clone (the answers), no host folder that
+    can hold a socket, the submission read-only, and writes bounded by the sized tmpfs."""
+    import socket
+    import subprocess
+    import sys
+
+    from tutor.core.locations import child_pythonpath
+    from tutor.engine.grading import SCRATCH_BYTES, _bwrap_prefix
+
+    repo = Path(child_pythonpath().split(":")[0])
+    ws = write_workspace(tmp_path / "student", {"__init__.py": "", **generate_stubs()})
+    lessons = tmp_path / "lessons"
+    lessons.mkdir()
+    sock_path = Path("/var/tmp") / f"tutor-test-{os.getpid()}.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(sock_path))
+    listener.listen(1)
+    try:
+        env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": child_pythonpath()}
+        command = _bwrap_prefix(ws.root, lessons, [], env) + [sys.executable, "-c", SANDBOX_PROBE, str(repo), str(sock_path)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    finally:
+        listener.close()
+        sock_path.unlink()
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["tutor"] and not seen[".git"] and not seen["tests"] and not seen["lessons"], seen
+    assert not seen["socket"] and not seen["var_tmp"] and not seen["run"], seen
+    assert not seen["submission_writable"]
+    assert 0 < seen["written_mb"] <= SCRATCH_BYTES // 2**20, seen
+    assert not (ws.model_dir / "evil.py").exists() and not (ws.root / "fill.bin").exists()

@@ -231,3 +231,45 @@ def test_objects_that_agree_with_everything_fail(runner, make_workspace):
     result = runner.check(ws, LESSON_1)
     assert result.status != "passed"
     assert any("class Whatever" in c.message for c in result.checks)
+
+
+KILLS_ITS_WORKER = """
+import os, signal, subprocess, sys, time
+
+def softmax(scores):
+    for _ in range(3):
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "tutor-orphan-marker"])
+    os.kill(os.getppid(), signal.SIGKILL)
+    while True:
+        time.sleep(0.1)
+"""
+
+
+def _marked() -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if b"tutor-orphan-marker" in f.read():
+                    found.append(int(entry))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def test_a_check_that_kills_its_worker_leaves_nothing_running_and_no_files(make_workspace):
+    import tempfile
+
+    from tutor.engine.runner import CheckRunner
+
+    ws = make_workspace(overrides={"warmup.py": KILLS_ITS_WORKER})
+    before = {p.name for p in Path(tempfile.gettempdir()).glob("tutor-*")}
+    with CheckRunner(timeout=20) as own:
+        result = own.check(ws, LESSON_1)
+    assert result.status == "error" and "could not run" in result.message
+    deadline = time.monotonic() + 10
+    while _marked() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _marked(), "processes the check started outlived its killed worker"
+    left = {p.name for p in Path(tempfile.gettempdir()).glob("tutor-output-*")} - before
+    assert not left, left

@@ -171,6 +171,10 @@ class ServerRunner(CheckRunner):
                 send(sock, request)
                 raw = receive(sock, time.monotonic() + float(request["timeout"]) + SLACK)
             if raw is None:
+                if self.server_pid:  # killed mid-check: what its checks left running goes too
+                    from tutor.engine.hardening import kill_session
+
+                    kill_session(self.server_pid)
                 raise ConnectionError("the check server stopped answering")
             if raw.get("id") != request["id"] or "status" not in raw:
                 raise ValueError("the check server's answer was not for this request")

@@ -170,42 +170,55 @@ def _make_writable(folder: Path) -> None:
         pass
 
 
-MASKED = ("/home", "/root", "/tmp")  # private in the sandbox: empty, or only what the tutor runs from
+SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")  # what an interpreter needs
+SCRATCH_BYTES = 512 * 2**20  # the sandbox's /tmp: the student's copy, the data home and every write
 
 
-def _bwrap_prefix(workspace: Path, lessons: Path, home: Path, hidden: list[Path], env: dict[str, str]) -> list[str]:
-    """Everything read-only; /home, /root and /tmp empty but for what the tutor runs from;
-    classmates' folders hidden; the student's copy the only writable folder; no network,
-    its own PIDs, no capabilities; dies with the grader."""
-    args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    for private in MASKED:
-        if Path(private).is_dir():
-            args += ["--tmpfs", private]
-    keep = {Path(sys.prefix), Path(sys.base_prefix), Path(child_pythonpath().split(os.pathsep)[0])}
-    keep |= {Path(p) for p in sys.path if p and Path(p).is_dir()}
-    keep = {p.resolve() for p in keep}
+def _runtime_folders() -> list[Path]:
+    """The folders the checks run from, and nothing around them: the interpreter's prefixes,
+    the folders of installed packages, and the tutor's own package folder. In a clone the
+    tutor's folder is bound alone: its .git, tests/ (the mutants) and lessons/ (the
+    references) stay outside."""
+    package = Path(child_pythonpath().split(os.pathsep)[0]) / "tutor"
+    folders = {Path(sys.prefix), Path(sys.base_prefix), package}
+    folders |= {Path(p) for p in sys.path if p and Path(p).name in ("site-packages", "dist-packages") and Path(p).is_dir()}
+    folders = {f.resolve() for f in folders if f.is_dir()}
+    # A folder inside another bound one is bound with it.
+    return sorted(f for f in folders if not any(o != f and o in f.parents for o in folders))
 
-    def inside(path: Path, folders) -> bool:
-        return any(path == f or f in path.parents for f in folders)
 
-    masked = [Path(m) for m in MASKED]
-    for path in sorted(keep, key=lambda p: len(p.parts)):
-        if inside(path, masked) and not inside(path, hidden):
-            args += ["--ro-bind", str(path), str(path)]
+def _bwrap_prefix(workspace: Path, lessons: Path, hidden: list[Path], env: dict[str, str]) -> list[str]:
+    """A root made of the system's own folders and the tutor's runtime, read-only; /tmp a
+    size-limited tmpfs holding a copy of the student's folder, the lessons (without their
+    references) and an empty data home; no other host folder (none that could hold a
+    socket: /run, /var/tmp, the user's runtime folder), no network, its own PIDs, no
+    capabilities; dies with the grader."""
+    args = ["bwrap", "--dev", "/dev", "--proc", "/proc", "--size", str(SCRATCH_BYTES), "--tmpfs", "/tmp"]
+    for folder in SYSTEM:
+        path = Path(folder)
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), folder]
+        elif path.is_dir():
+            args += ["--ro-bind", folder, folder]
+    runtime = _runtime_folders()
+    for folder in runtime:
+        args += ["--ro-bind", str(folder), str(folder)]
     reference = load_registry().root / "reference"  # the solutions, wherever the tutor is installed
     for folder in [*hidden, *([reference] if reference.is_dir() else [])]:
-        if not inside(folder, masked) or inside(folder, keep):
+        folder = folder.resolve()
+        if any(folder == f or f in folder.parents for f in runtime):
             args += ["--tmpfs", str(folder)]
-    args += ["--bind", str(workspace), "/tmp/workspace", "--ro-bind", str(lessons), "/tmp/lessons",
-             "--bind", str(home), "/tmp/home", "--chdir", "/tmp/workspace",
+    args += ["--ro-bind", str(workspace), "/tmp/submission", "--ro-bind", str(lessons), "/tmp/lessons",
+             "--dir", "/tmp/home", "--chdir", "/tmp",
              "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
              "--clearenv"]  # none of the grader's environment (tokens, paths) reaches the student
     for name in ("PATH", "LANG", "LC_ALL", "PYTHONPATH", "PYTHONWARNINGS", "TUTOR_CHECK_THREADS"):
         if env.get(name):
             args += ["--setenv", name, env[name]]
     args += ["--setenv", "HOME", "/tmp/home", "--setenv", "TUTOR_HOME", "/tmp/home",
-             "--setenv", "TUTOR_LESSONS_DIR", "/tmp/lessons"]
-    return args
+             "--setenv", "TUTOR_LESSONS_DIR", "/tmp/lessons", "--setenv", "TMPDIR", "/tmp"]
+    # The student's code writes into a copy on the sized tmpfs, never onto the grader's disk.
+    return [*args, "/bin/sh", "-c", 'cp -R /tmp/submission /tmp/workspace && exec "$@"', "sh"]
 
 
 def grade_one(path: Path, timeout: float, workspace_timeout: float, lessons: list[int] | None = None, *,
@@ -248,7 +261,7 @@ def _run_checks(student: str, path: Path, workspace: Path, lessons_copy: Path, h
     env = {k: v for k, v in os.environ.items() if not k.startswith("TUTOR_")}
     env.update(PYTHONPATH=child_pythonpath(), TUTOR_CHECK_THREADS=str(threads), PYTHONWARNINGS="ignore")
     if sandbox == "bwrap":
-        command = _bwrap_prefix(workspace, lessons_copy, home, hidden, env) + command
+        command = _bwrap_prefix(workspace, lessons_copy, hidden, env) + command
     else:
         env.update(TUTOR_HOME=str(home), TUTOR_LESSONS_DIR=str(lessons_copy), HOME=str(home))
     key = secrets.token_hex(16)

@@ -42,3 +42,30 @@ def die_with_parent(parent: int | None = None) -> None:
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if parent is not None and os.getppid() != parent:
         os._exit(1)
+
+
+def kill_session(session: int) -> int:
+    """SIGKILL every process of a session (Linux; a worker started with its own session has
+    its pid as the session's id): what a dead worker's checks left running. Returns how
+    many were killed; a process that called setsid() itself is out of reach here."""
+    import os
+    import signal
+
+    killed = 0
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return 0
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+            fields = stat[stat.rfind(b")") + 2:].split()
+            if int(fields[3]) == session:
+                os.kill(int(entry), signal.SIGKILL)
+                killed += 1
+        except (OSError, ValueError, IndexError):
+            continue
+    return killed

@@ -22,10 +22,12 @@ from typing import Any
 
 from tutor.core.atomic import write_text_atomic
 from tutor.core.locations import progress_dir, workspace_key
+from tutor.core.safe_read import loads_json, read_regular_text
 from tutor.engine.results import LessonResult
 from tutor.engine.status import Status
 
 VERSION = 1
+MAX_BYTES = 16 * 2**20  # a progress file is a few KB: one record per lesson
 
 
 @dataclass
@@ -73,7 +75,7 @@ class ProgressStore:
         if not self.path.exists():
             return
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            data = loads_json(read_regular_text(self.path, MAX_BYTES))  # a regular file only, and bounded
             if not isinstance(data, dict):
                 raise ValueError("it is not a JSON object")
             version = data.get("version")

@@ -109,8 +109,17 @@ class CheckRunner:
         return message
 
     def _discard(self) -> None:
+        """End a worker that failed, and whatever its checks left running in its session
+        (a check whose worker was killed must not run on without a time limit)."""
         if self._proc:
+            from tutor.engine.hardening import kill_session
+
             self._proc.kill()
+            kill_session(self._proc.pid)
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
         self._proc = None
 
     def close(self) -> None:

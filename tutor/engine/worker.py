@@ -36,6 +36,7 @@ import random
 import re
 import secrets
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -233,15 +234,18 @@ def _seed_everything(seed: int) -> None:
         pass
 
 
-def _child_entry(request: dict[str, Any], result_fd: int, capture_path: str, key: str) -> None:
-    """Body of the child: limits, output capture, checks; then exit hard."""
+def _child_entry(request: dict[str, Any], result_fd: int, capture: str | int, key: str) -> None:
+    """Body of the child: limits, output capture (a file's path, or the descriptor of an
+    unlinked one), checks; then exit hard."""
     try:
         _wipe_reply_key()
         _leave_parent_behind()
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)  # input() must not read the worker's request pipe
         os.close(null)
-        out = os.open(capture_path, os.O_WRONLY | os.O_APPEND)
+        out = os.dup(capture) if isinstance(capture, int) else os.open(capture, os.O_WRONLY | os.O_APPEND)
+        if request.get("tmpdir"):  # the check's own scratch folder, removed with the check
+            os.environ["TMPDIR"] = tempfile.tempdir = str(request["tmpdir"])
         os.dup2(out, 1)
         os.dup2(out, 2)
         os.close(out)
@@ -330,7 +334,7 @@ def _exit_reason(code: int) -> str:
 
 
 def supervise(read_fd: int, poll: Callable[[], int | None], kill: Callable[[], None], request: dict[str, Any],
-              capture_path: str, key: str, pid: int | None = None) -> dict[str, Any]:
+              capture: str | int, key: str, pid: int | None = None) -> dict[str, Any]:
     """Collect a child's events within the time limit; explain any way it ended badly.
 
     The child's end, not the pipe's, ends the wait: a process the learner started
@@ -371,15 +375,7 @@ def supervise(read_fd: int, poll: Callable[[], int | None], kill: Callable[[], N
     if forged:
         events.append({"event": "tampered", "why": f"{forged} message(s) on the check channel did not come from the checks"})
     elapsed = time.monotonic() - started
-    try:
-        output = Path(capture_path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        output = ""
-    finally:
-        try:
-            os.unlink(capture_path)
-        except OSError:
-            pass
+    output = _read_capture(capture)
     return _assemble(events, timed_out, code, elapsed, request, output, spent)
 
 
@@ -575,19 +571,48 @@ def _assemble(events: list[dict[str, Any]], timed_out: bool, code: int, elapsed:
     return result
 
 
+def _read_capture(capture: str | int) -> str:
+    """The end of what the child printed (the report keeps OUTPUT_LIMIT characters); the
+    capture file is gone afterwards."""
+    try:
+        if isinstance(capture, int):
+            size = os.fstat(capture).st_size
+            data = os.pread(capture, min(size, 4 * OUTPUT_LIMIT), max(0, size - 4 * OUTPUT_LIMIT))
+            return data.decode("utf-8", errors="replace")
+        return Path(capture).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    finally:
+        try:
+            os.close(capture) if isinstance(capture, int) else os.unlink(capture)
+        except OSError:
+            pass
+
+
 def run_in_child(request: dict[str, Any]) -> dict[str, Any]:
-    """Run one lesson's checks in a fresh child and return its result."""
+    """Run one lesson's checks in a fresh child and return its result. The child's printed
+    output goes to an unlinked file and its temporary files to a folder of its own, removed
+    after the check: a worker killed meanwhile leaves nothing in /tmp but that folder."""
+    scratch = tempfile.mkdtemp(prefix="tutor-check-")
+    try:
+        return _run_in_child({**request, "tmpdir": scratch})
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run_in_child(request: dict[str, Any]) -> dict[str, Any]:
     key = secrets.token_hex(16)  # drawn per request: a child cannot reuse an earlier one
     fd, capture_path = tempfile.mkstemp(prefix="tutor-output-", suffix=".txt")
-    os.close(fd)
     read_fd, write_fd = os.pipe()
     if hasattr(os, "fork"):
+        os.unlink(capture_path)
+        capture: str | int = fd
         _FORKED_BY[:] = [os.getpid()]
         pid = os.fork()
         if pid == 0:
             os.close(read_fd)
             os.setpgid(0, 0)  # its own group, so a kill takes any processes it started
-            _child_entry(request, write_fd, capture_path, key)
+            _child_entry(request, write_fd, capture, key)
         os.close(write_fd)
         exit_code: list[int] = []
 
@@ -605,8 +630,9 @@ def run_in_child(request: dict[str, Any]) -> dict[str, Any]:
                 except (ProcessLookupError, PermissionError):
                     pass
 
-        return supervise(read_fd, poll, kill, request, capture_path, key, pid)
+        return supervise(read_fd, poll, kill, request, capture, key, pid)
 
+    os.close(fd)
     proc = subprocess.Popen(  # pragma: no cover - platforms without fork()
         [sys.executable, "-m", "tutor.engine.worker", "--child", str(write_fd), capture_path],
         stdin=subprocess.PIPE,
