@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import io
 import json
 import re
 import sysconfig
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import IO
 
 from tutor.core.atomic import clean_stale_temporaries, temporary_beside, write_text_atomic
 from tutor.core.locations import corpora_dir, inside
+from tutor.core.safe_read import FileRefused, open_regular
 
 DEFAULT = "pydoc"
 VAL_EVERY = 20  # one document in 20 goes to validation
@@ -190,6 +193,17 @@ def build_default_corpus() -> Corpus:
 # --- a corpus from a file --------------------------------------------------
 
 
+def _open_source(path: Path) -> IO[bytes]:
+    """A text file from outside, opened only if it is a regular file (a link to /dev/zero or a FIFO
+    is refused, even one swapped in after the first check); it is then read in blocks of CHUNK."""
+    try:
+        return open_regular(path)
+    except FileRefused as exc:
+        raise CorpusError(str(exc)) from None
+    except OSError as exc:
+        raise CorpusError(f"cannot read {path}: {exc}") from None
+
+
 def check_text_file(path: Path) -> int:
     """Validate a UTF-8 text file without reading it whole; returns its size in bytes."""
     path = Path(path).expanduser()
@@ -201,7 +215,7 @@ def check_text_file(path: Path) -> int:
     if size == 0:
         raise CorpusError(f"{path} is empty: a corpus needs text to train on")
     offset = 0
-    with open(path, "rb") as f:
+    with _open_source(path) as f:
         carry = b""
         while block := f.read(CHUNK):
             if b"\x00" in block:
@@ -227,7 +241,7 @@ def check_text_file(path: Path) -> int:
 
 def _file_documents(path: Path) -> Iterator[str]:
     """Documents of a text file: blocks separated by blank lines, read a chunk at a time."""
-    with open(path, encoding="utf-8") as f:
+    with io.TextIOWrapper(_open_source(path), encoding="utf-8") as f:
         doc: list[str] = []
         size = 0
         while line := f.readline(CHUNK):  # bounded: a file may be one endless line
@@ -246,7 +260,7 @@ def file_corpus(path: Path, name: str | None = None, source: str | None = None) 
     path = Path(path).expanduser().resolve()
     check_text_file(path)
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with _open_source(path) as f:
         while block := f.read(CHUNK):
             digest.update(block)
     name = name or f"file-{path.stem[:40]}-{digest.hexdigest()[:10]}"

@@ -28,9 +28,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from tutor.core.atomic import temporary_beside, write_text_atomic
+from tutor.core.atomic import temporary_beside, write_bytes_atomic, write_text_atomic
 from tutor.core.gpt2_layout import gpt2_shapes
 from tutor.core.locations import weights_dir, weights_root
+from tutor.core.safe_read import FileRefused, loads_json, open_regular, read_regular
 from tutor.data.download import DownloadError, Source, fetch, sha256_of
 
 VOCAB = 50_257
@@ -138,7 +139,7 @@ def find_weights(size: str | None = None) -> Weights | None:
     for name in names:
         folder = root / name
         try:
-            record = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+            record = loads_json(read_regular(folder / MANIFEST, MAX_CONFIG))
             if (folder / WEIGHTS).stat().st_size != record["bytes"]:
                 continue
             return Weights(folder, Config(**record["config"]), record["sha256"])
@@ -172,10 +173,11 @@ def require_weights(size: str | None = None) -> Weights:
 
 
 def read_header(path: Path) -> dict[str, dict]:
-    """The tensors a safetensors file describes, checked against the file's own size."""
+    """The tensors a safetensors file describes, checked against the file's own size: a regular
+    file only, its header's size capped, its JSON's depth and every entry's types checked."""
     try:
-        total = path.stat().st_size
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
+            total = os.fstat(f.fileno()).st_size
             raw = f.read(8)
             if len(raw) < 8:
                 raise Gpt2Error(f"{path.name} is truncated: {total} bytes, not even a safetensors header")
@@ -183,20 +185,25 @@ def read_header(path: Path) -> dict[str, dict]:
             if n > MAX_HEADER or 8 + n > total:
                 raise Gpt2Error(f"{path.name} is not a safetensors file or is truncated (a header of {n:,} bytes "
                                 f"in a file of {total:,})")
-            header = json.loads(f.read(n))
+            header = loads_json(f.read(n), max_depth=HEADER_DEPTH)  # n is capped above
+    except FileRefused as exc:
+        raise Gpt2Error(str(exc)) from None
     except OSError as exc:
         raise Gpt2Error(f"cannot read {path}: {exc}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except UnicodeDecodeError:
         raise Gpt2Error(f"{path.name} is not a safetensors file (its header is not JSON)") from None
+    except ValueError as exc:  # JSONDecodeError, or nested too deeply
+        why = str(exc) if "nested too deeply" in str(exc) else "is not JSON"
+        raise Gpt2Error(f"{path.name} is not a safetensors file (its header {why.removeprefix('the JSON ')})") from None
     if not isinstance(header, dict):
-        raise Gpt2Error(f"{path.name} is not a safetensors file")
+        raise Gpt2Error(f"{path.name} is not a safetensors file (its header is not a JSON object)")
     header.pop("__metadata__", None)
     end = 0
     for name, info in header.items():
-        try:
-            dtype, shape, (start, stop) = info["dtype"], [int(s) for s in info["shape"]], info["data_offsets"]
-        except (KeyError, TypeError, ValueError):
-            raise Gpt2Error(f"{path.name}: the header's entry for {name!r} is malformed") from None
+        problem = _entry_problem(info)
+        if problem:
+            raise Gpt2Error(f"{path.name}: the header's entry for {name[:80]!r} is malformed ({problem})")
+        dtype, shape, (start, stop) = info["dtype"], info["shape"], info["data_offsets"]
         numel = 1
         for s in shape:
             numel *= s
@@ -209,16 +216,43 @@ def read_header(path: Path) -> dict[str, dict]:
     return header
 
 
+HEADER_DEPTH = 4  # {name: {"shape": [..], ...}}: a safetensors header nests three levels
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _entry_problem(info: Any) -> str:
+    """What is wrong with the types of one tensor's entry in a safetensors header, or ""."""
+    if not isinstance(info, dict):
+        return "not an object"
+    if not isinstance(info.get("dtype"), str):
+        return "its dtype is not text"
+    shape, offsets = info.get("shape"), info.get("data_offsets")
+    if not isinstance(shape, list) or len(shape) > 8 or not all(_whole(s) and s <= 2**40 for s in shape):
+        return "its shape is not a short list of whole numbers"
+    if (not isinstance(offsets, list) or len(offsets) != 2 or not all(_whole(o) for o in offsets)
+            or offsets[0] > offsets[1]):
+        return "its data_offsets are not two whole numbers, start before end"
+    return ""
+
+
 MAX_LAYERS, MAX_WIDTH, MAX_VOCAB, MAX_CONTEXT = 256, 16_384, 1_000_000, 1_000_000
 MAX_CONFIG = 1 << 20  # a config.json is a few hundred bytes
 
 
 def _heads_from_config(folder: Path) -> int | None:
+    """n_head from the config.json beside the weights: None when there is none or it does not say;
+    Gpt2Error when it is there but is no regular file (a link to a device, a FIFO) or too large."""
     try:
-        if (folder / CONFIG).stat().st_size > MAX_CONFIG:
-            return None
-        data = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
-        return int(data["n_head"])
+        data = loads_json(read_regular(folder / CONFIG, MAX_CONFIG))
+        heads = data["n_head"]
+        return heads if isinstance(heads, int) and not isinstance(heads, bool) and heads > 0 else None
+    except FileNotFoundError:
+        return None
+    except FileRefused as exc:
+        raise Gpt2Error(f"{CONFIG}: {exc}") from None
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -270,8 +304,33 @@ def load_state_dict(weights: Weights) -> dict[str, Any]:
 
     verify_structure(weights.path, n_heads=weights.config.n_heads)
     tensors = load_file(str(weights.path))
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise Gpt2Error(_not_finite(weights.path, name))
     return {(k[len("transformer."):] if k.startswith("transformer.") else k): v.to(torch.float32)
             for k, v in tensors.items()}
+
+
+def _not_finite(path: Path, name: str) -> str:
+    return (f"{path.name} holds NaN or infinite weights in {name!r}: these are not usable GPT-2 weights. "
+            "Download them again (tutor data download gpt2) or copy them again")
+
+
+def check_finite(path: Path) -> None:
+    """Gpt2Error naming the first tensor that holds a NaN or an infinity (read one tensor at a time)."""
+    import torch
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            for name in f.keys():
+                tensor = f.get_tensor(name)
+                if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                    raise Gpt2Error(_not_finite(path, name))
+    except Gpt2Error:
+        raise
+    except Exception as exc:  # noqa: BLE001 - safetensors raises several kinds for a damaged file
+        raise Gpt2Error(f"{path.name} could not be read (truncated or corrupt?): {exc}") from None
 
 
 # --- getting them -------------------------------------------------------------
@@ -352,6 +411,7 @@ def download(size: str = "124M", *, hosts: tuple[str, ...] = HOSTS, progress: Ca
         pass  # the heads are known for the four sizes; config.json is a convenience
     try:
         config = verify_structure(path, size=size, n_heads=spec.n_heads)
+        check_finite(path)
     except Gpt2Error:
         path.unlink(missing_ok=True)
         raise
@@ -370,6 +430,7 @@ def import_folder(path: Path, log: Callable[[str], None] = lambda _: None) -> We
         if other.is_file() and sha256_of(other) != pin:
             raise Gpt2Error(f"{other} is not GPT-2's {name}: its SHA-256 differs from the one tiktoken pins")
     config = verify_structure(file)
+    check_finite(file)
     log(f"structure verified: {config.n_layers} layers, width {config.emb_dim}, {config.n_heads} heads, "
         f"{config.vocab_size:,} tokens, {config.parameters():,} parameters")
     sha = sha256_of(file)
@@ -382,9 +443,13 @@ def import_folder(path: Path, log: Callable[[str], None] = lambda _: None) -> We
             if sha256_of(tmp) != sha:
                 raise Gpt2Error(f"copying {file} changed its bytes: try again")
             os.replace(tmp, target)
-    if ((file.parent / CONFIG).is_file() and (file.parent / CONFIG).stat().st_size <= MAX_CONFIG
-            and file.parent.resolve() != folder.resolve()):
-        write_text_atomic(folder / CONFIG, (file.parent / CONFIG).read_text(encoding="utf-8"))
+    if file.parent.resolve() != folder.resolve():
+        try:
+            write_bytes_atomic(folder / CONFIG, read_regular(file.parent / CONFIG, MAX_CONFIG))
+        except FileNotFoundError:
+            pass  # the heads were read from the weights or known for the size; config.json is a convenience
+        except OSError as exc:
+            raise Gpt2Error(f"{CONFIG}: {exc}") from None
     _copy_tokenizer(folder)
     return _record(folder, config, sha, f"imported from {file} (sha256 {sha[:16]}…)")
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from tutor.core.atomic import write_text_atomic
 from tutor.core.locations import datasets_dir
+from tutor.core.safe_read import FileRefused, TooLarge, loads_json, read_regular
 
 DATASET = "instructions"
 DEMO = "instruct-demo"
@@ -68,9 +69,11 @@ class ImportReport:
 def parse(text: str) -> tuple[list[Entry], ImportReport]:
     """The entries of a JSON list, and an account of every one (index 0 is the first)."""
     try:
-        data = json.loads(text)
+        data = loads_json(text)
     except json.JSONDecodeError as exc:
         raise InstructionDataError(f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+    except ValueError as exc:  # nested too deeply
+        raise InstructionDataError(str(exc)) from None
     if not isinstance(data, list):
         raise InstructionDataError(f"the JSON should be a list of {{instruction, input, output}} objects, "
                                    f"not a {type(data).__name__}")
@@ -117,16 +120,22 @@ def _problem(item: Any) -> tuple[str, str] | None:
     return None
 
 
-def read_source(path: Path) -> str:
+def read_source(path: Path, limit: int | None = None) -> str:
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise InstructionDataError(f"{path} does not exist or is not a file")
-    size = path.stat().st_size
-    if size == 0:
+    if not path.exists():
+        raise InstructionDataError(f"{path} does not exist")
+    limit = MAX_BYTES if limit is None else limit
+    try:
+        data = read_regular(path, limit)  # a regular file only (no device, no FIFO), and bounded
+    except TooLarge as exc:
+        raise InstructionDataError(f"{path} is {exc.size / 2**20:.0f} MB or more: more than the "
+                                   f"{limit / 2**20:.0f} MB this tutor imports") from None
+    except FileRefused as exc:
+        raise InstructionDataError(str(exc)) from None
+    except OSError as exc:
+        raise InstructionDataError(f"cannot read {path}: {exc}") from None
+    if not data:
         raise InstructionDataError(f"{path} is empty")
-    if size > MAX_BYTES:
-        raise InstructionDataError(f"{path} is {size / 2**20:.0f} MB: more than the {MAX_BYTES // 2**20} MB this tutor imports")
-    data = path.read_bytes()
     if b"\x00" in data:
         raise InstructionDataError(f"{path} looks binary, not a JSON text file")
     try:
@@ -163,7 +172,7 @@ def load(name: str = DATASET) -> list[Entry]:
         raise InstructionDataError("the instruction data is not here yet: `tutor data download instructions`, or "
                                    "`tutor data import FILE.json` with a list of {instruction, input, output} "
                                    f"(or train on the practice set with --data {DEMO})")
-    entries, _ = parse(path.read_text(encoding="utf-8"))
+    entries, _ = parse(read_source(path, 4 * MAX_BYTES))  # as imported, written with indentation
     return entries
 
 

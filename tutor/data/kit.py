@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from tutor.core import locations as paths
 from tutor.core.locations import data_home, datasets_dir, kit_checkpoints_dir, kit_corpora_dir, safe_name, workshop_settings_path
+from tutor.core.safe_read import loads_json, open_regular
 from tutor.data.download import sha256_of
 
 MANIFEST = "tutor-kit.json"
@@ -47,7 +48,7 @@ class Item:
 
 def is_kit(path: Path) -> bool:
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_regular(path) as f, zipfile.ZipFile(f) as archive:
             return MANIFEST in archive.namelist()
     except (zipfile.BadZipFile, OSError):
         return False
@@ -159,8 +160,8 @@ def _parse_manifest(raw: bytes) -> list[Item]:
     if len(raw) > MAX_MANIFEST:
         raise KitError(f"the manifest is larger than {MAX_MANIFEST // 1024} KB")
     try:
-        manifest = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
+        manifest = loads_json(raw)
+    except ValueError as exc:
         raise KitError(f"the manifest is not JSON ({str(exc)[:80]})") from None
     if not isinstance(manifest, dict):
         raise KitError("the manifest is not a JSON object")
@@ -305,10 +306,15 @@ def unpack(path: Path, log: Callable[[str], None] = lambda _: None) -> list[str]
     path = Path(path)
     done: list[str] = []
     try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
+        raw = open_regular(path)  # a kit is a regular file: never a device, a FIFO or a socket
+    except OSError as exc:
         raise KitError(f"{path} is not a readable zip ({exc})") from None
-    with archive, tempfile.TemporaryDirectory(prefix="tutor-kit-") as tmp:
+    try:
+        archive = zipfile.ZipFile(raw)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raw.close()
+        raise KitError(f"{path} is not a readable zip ({exc})") from None
+    with raw, archive, tempfile.TemporaryDirectory(prefix="tutor-kit-") as tmp:
         items = read_manifest(archive, path)
         files = []
         for item in items:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tutor.core.atomic import write_text_atomic
 from tutor.core.locations import datasets_dir
+from tutor.core.safe_read import FileRefused, TooLarge, read_regular
 
 LABELS = {"ham": 0, "spam": 1}
 DATASET = "sms-spam"
@@ -88,11 +89,16 @@ def parse(text: str) -> tuple[list[tuple[int, str]], ImportReport]:
 def read_source(path: Path) -> str:
     """The text of the UCI zip's data file, or of a plain TSV file."""
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise SmsDataError(f"{path} does not exist or is not a file")
-    if path.stat().st_size > MAX_BYTES:
-        raise SmsDataError(f"{path} is {path.stat().st_size / 2**20:.0f} MB: too large to be the SMS Spam Collection")
-    data = path.read_bytes()
+    if not path.exists():
+        raise SmsDataError(f"{path} does not exist")
+    try:
+        data = read_regular(path, MAX_BYTES)  # a regular file only (no device, no FIFO), and bounded
+    except TooLarge as exc:
+        raise SmsDataError(f"{path} is {exc.size / 2**20:.0f} MB or more: too large to be the SMS Spam Collection") from None
+    except FileRefused as exc:
+        raise SmsDataError(str(exc)) from None
+    except OSError as exc:
+        raise SmsDataError(f"cannot read {path}: {exc}") from None
     if zipfile.is_zipfile(io.BytesIO(data)):
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = [n for n in archive.namelist() if Path(n).name == UCI_MEMBER]
