@@ -173,3 +173,14 @@ def test_the_hint_after_a_run_written_elsewhere_names_its_checkpoint(tmp_path):
     written = tmp_path / "my runs" / "checkpoint.safetensors"
     assert checkpoint_option(None, str(written)) == ""  # the default run: the commands find it
     assert checkpoint_option(tmp_path / "my runs", str(written)) == f" --checkpoint '{written}'"
+
+
+@pytest.mark.parametrize("args", [["list"], ["show", "3"]])
+def test_list_and_show_answer_without_loading_typer_and_say_the_same(ws, args):
+    """The quick path prints what the full command line prints, without loading Typer."""
+    code = ("import sys; from tutor.cli import main; sys.argv = ['tutor', *sys.argv[2:], '-w', sys.argv[1]]\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\nprint('typer' in sys.modules)")
+    quick = subprocess.run([sys.executable, "-c", code, str(ws), *args], capture_output=True, text=True, check=True)
+    assert quick.stdout.strip().endswith("False"), quick.stdout
+    full = run(*args, "--workspace", ws)
+    assert " ".join(quick.stdout.rsplit("\n", 2)[0].split()) == full.text.strip()

@@ -49,7 +49,7 @@ def server(tmp_path, tutor_home):
         line = proc.stdout.readline().decode()
         if not line and proc.poll() is not None:
             pytest.fail("tutor serve ended early")
-        match = re.search(r"(http://\S+\?token=\S+)", line)
+        match = re.search(r"(http://\S+/[0-9a-f]{48}/)", line)
         url = match.group(1) if match else None
     assert url, "tutor serve printed no address with a token"
     while time.monotonic() < deadline:
@@ -115,7 +115,7 @@ def test_serve_warns_before_leaving_localhost(tmp_path, monkeypatch):
     started = {}
 
     class FakeServer:
-        url = "http://x/?token=t"
+        url = "http://x/t0k3n/"
 
         def serve(self):
             started["served"] = True
@@ -132,7 +132,7 @@ def test_serve_warns_before_leaving_localhost(tmp_path, monkeypatch):
     assert "-m tutor" not in started["command"]  # never imports from the current folder
     assert started["host"] == "0.0.0.0" and started["port"] == 8123
     assert "anyone who can reach port 8123 can run code" in result.text
-    assert "?token=t" in result.text
+    assert "http://x/t0k3n/" in result.text
     quiet = run("serve", "--workspace", tmp_path / "ws")
     assert "anyone" not in quiet.text and started["host"] == "localhost"
 
@@ -156,20 +156,45 @@ def _websocket(url: str, origin: str) -> int:
     parts = urlsplit(url)
     with socket.create_connection((parts.hostname, parts.port), timeout=10) as s:
         key = base64.b64encode(os.urandom(16)).decode()
-        path = "/ws" + (f"?{parts.query}" if parts.query else "")
+        path = parts.path.rstrip("/") + "/ws"
         s.sendall((f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                    f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: {origin}\r\n\r\n").encode())
         return int(s.recv(1024).split()[1])
 
 
 def test_serve_needs_the_token_its_own_origin_and_host(server):
-    base, token = server.split("/?token=")
+    base = server.rstrip("/").rsplit("/", 1)[0]
+    token = server.rstrip("/").rsplit("/", 1)[1]
     assert _get(server) == 200
     assert _get(base + "/") == 403  # no token
-    assert _get(base + "/?token=wrong") == 403
+    assert _get(base + "/" + "0" * 48 + "/") == 403  # a wrong one
+    assert _get(f"{base}/?token={token}") == 403  # the token where the path should hold it
     assert _get(server, {"Host": "evil.example:80"}) == 403  # a DNS-rebinding page
     assert _get(server, {"Origin": "http://evil.example"}) == 403
     # The attack that worked: a page on another site opens the app's WebSocket.
-    assert _websocket(f"{base}/?token={token}", "http://evil.example") == 403
+    assert _websocket(server, "http://evil.example") == 403
     assert _websocket(base + "/", base) == 403  # right origin, no token
-    assert _websocket(f"{base}/?token={token}", base) == 101
+    assert _websocket(server, base) == 101
+
+
+def _headers(url: str) -> dict:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return {k.lower(): v for k, v in r.headers.items()}
+
+
+def test_no_other_local_server_can_learn_the_token(server):
+    """Browsers send a host's cookies to every port of that host: the token is in no cookie,
+    a cookie with it is not taken in its place, and the pages send no Referer."""
+    base = server.rstrip("/").rsplit("/", 1)[0]
+    token = server.rstrip("/").rsplit("/", 1)[1]
+    port = base.rsplit(":", 1)[1]
+    headers = _headers(server)
+    assert "set-cookie" not in headers and headers["referrer-policy"] == "no-referrer"
+    static = _headers(server + "static/js/textual.js")
+    assert "set-cookie" not in static
+    # Replaying what a cookie would have carried, with no Origin, as another server could:
+    for name in ("tutor_token", f"tutor_token_{port}"):
+        assert _get(base + "/", {"Cookie": f"{name}={token}"}) == 403
+        assert _websocket(base + "/", base) == 403

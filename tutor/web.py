@@ -3,8 +3,11 @@
 The page drives an app that edits and runs code as the learner, so any web page
 the learner happens to visit must not be able to drive it (a cross-site
 WebSocket needs no permission from the browser). As Jupyter does:
-- a random token per server, in the URL printed at start; every request must
-  carry it (the query, or the cookie the first page sets), the WebSocket too;
+- a random token per server, in the URL printed at start: the app is served under
+  the path `/<token>/` and nowhere else, its pages, scripts and WebSocket too. No
+  cookie holds it: browsers send a host's cookies to every port of that host, so
+  any other server on localhost would learn a token kept in one; and the pages
+  ask browsers to send no Referer, so the path does not leak to the sites they load;
 - a WebSocket or request whose `Origin` is not this server's is refused;
 - a `Host` header that is not the address the server answers on is refused, so
   a DNS-rebinding page cannot pose as localhost.
@@ -16,7 +19,6 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
-COOKIE = "tutor_token"
 LOOPBACK = ("localhost", "127.0.0.1", "::1", "[::1]")
 
 
@@ -51,10 +53,8 @@ def make_server(command: str, *, host: str, port: int, public_url: str | None, t
     from aiohttp import web
     from textual_serve.server import Server
 
-    token = token or secrets.token_urlsafe(24)
-    # Browsers share a host's cookies across its ports: a name of this port's own keeps
-    # another server on localhost from being sent this one's token under a name it expects.
-    cookie = f"{COOKIE}_{port}"
+    token = token or secrets.token_hex(24)  # hex: a path segment with nothing to escape
+    prefix = f"/{token}"
     hosts = allowed_hosts(host, port, public_url)
     origins = allowed_origins(hosts, public_url)
 
@@ -65,22 +65,23 @@ def make_server(command: str, *, host: str, port: int, public_url: str | None, t
         origin = request.headers.get("Origin")
         if origin is not None and origin.lower() not in origins:
             return web.Response(status=403, text="tutor serve: requests from other sites are refused\n")
-        given = request.query.get("token") or request.cookies.get(cookie) or ""
+        given = request.path.split("/", 2)[1] if request.path.count("/") >= 1 else ""
         if not secrets.compare_digest(given, token):
             return web.Response(status=403, text="tutor serve: open the address printed by `tutor serve`, "
-                                                 "with its ?token=...\n")
+                                                 "with its token in the path\n")
         response = await handler(request)
-        if request.query.get("token") and isinstance(response, web.StreamResponse) and not response.prepared:
-            response.set_cookie(cookie, token, httponly=True, samesite="Strict")
+        if isinstance(response, web.StreamResponse) and not response.prepared:
+            response.headers["Referrer-Policy"] = "no-referrer"
+            response.headers["Cache-Control"] = "no-store"
         return response
 
     class GuardedServer(Server):
         async def _make_app(self) -> web.Application:
-            app = await super()._make_app()
-            app.middlewares.append(guard)
-            return app
+            outer = web.Application(middlewares=[guard])
+            outer.add_subapp(prefix, await super()._make_app())  # every route under /<token>/
+            return outer
 
     server = GuardedServer(command, host=host, port=port, title="tutor", public_url=public_url)
     server.token = token  # type: ignore[attr-defined]
-    server.url = f"{server.public_url}/?token={token}"  # type: ignore[attr-defined]
+    server.url = f"{server.public_url}{prefix}/"  # type: ignore[attr-defined]
     return server

@@ -55,24 +55,17 @@ def init(
 
 def list_lessons(workspace: WorkspaceOpt = None) -> None:
     """The lessons, with what is locked, open and passed."""
-    from tutor.render import lesson_table
+    from tutor.cli.quick import print_lessons
 
-    course = open_course(workspace)
-    states = course.states()
-    console.print(lesson_table(course, states))
-    done = sum(s == "passed" for s in states.values())
-    console.print(f"\n{done}/{len(states)} passed · workspace {course.workspace.root}", style="dim")
-    if course.settings.describe():
-        console.print(f"course: {course.settings.describe()}", style="dim")
+    print_lessons(open_course(workspace))
 
 
 def show(number: int, workspace: WorkspaceOpt = None) -> None:
     """Print a lesson's text."""
+    from tutor.cli.quick import print_lesson
+
     course = open_course(workspace)
-    lesson = lesson_of(course, number)
-    console.print(Markdown(lesson.text()))
-    files = ", ".join(f"model/{f}" for f in lesson.files)
-    console.print(f"\nYour file: {files} · check it with `tutor check {number}` · stuck? `tutor hint {number}`", style="dim")
+    print_lesson(lesson_of(course, number))
 
 
 def check(

@@ -1,11 +1,13 @@
-"""`tutor check` in its everyday forms, without loading the command-line framework.
+"""`tutor check`, `tutor list` and `tutor show` in their everyday forms, without loading
+the command-line framework.
 
 A learner checks a hundred times a day, and through the check server the checks
 themselves take a few hundredths of a second: loading Typer (and what it loads)
 would cost more than the check. This path reads the few options of those calls
-by hand, runs the same code as the full command (`tutor.cli.checking`) and prints
-the same text. Anything else, or anything it cannot take, it hands back (None)
-before a single check has run, and the full command line answers as always.
+by hand, runs the same code as the full commands (`tutor.cli.checking`, and the
+two printers below, which the full commands call too) and prints the same text.
+Anything else, or anything it cannot take, it hands back (None) before a single
+check has run, and the full command line answers as always, errors included.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ VALUES = {"-w": ("workspace", Path), "--workspace": ("workspace", Path), "--time
 
 
 def parse(argv: list[str]) -> dict | None:
-    """The options of `check` when they are all among the few this path knows; else None."""
-    if not argv or argv[0] != "check":
+    """The options of `check`, `list` or `show` when they are all among the few this path
+    knows; else None."""
+    if not argv or argv[0] not in ("check", "list", "show"):
         return None
     options: dict = {"numbers": [], "workspace": None, "timeout": None, "seed": None, "verbose": False, "runs": True}
     args = iter(argv[1:])
@@ -41,6 +44,10 @@ def parse(argv: list[str]) -> dict | None:
             return None
     if options["timeout"] is not None and not 0.1 <= options["timeout"]:
         return None
+    if argv[0] != "check" and (len(options["numbers"]) != (argv[0] == "show") or any(
+            options[k] != v for k, v in (("timeout", None), ("seed", None), ("verbose", False), ("runs", True)))):
+        return None
+    options["command"] = argv[0]
     return options
 
 
@@ -51,7 +58,7 @@ def quick(argv: list[str]) -> int | None:
         return None
     from tutor.engine import check_client
 
-    if not check_client.enabled():
+    if options["command"] == "check" and not check_client.enabled():
         return None  # without the server the checks take seconds: the quick path saves nothing
     from tutor.engine.course import Course, NotInCourse
     from tutor.engine.workspace import WorkspaceError, find_workspace
@@ -67,6 +74,12 @@ def quick(argv: list[str]) -> int | None:
 
     if course.store.warning:
         err.print(f"[yellow]warning:[/yellow] {course.store.warning}")
+    if options["command"] == "list":
+        print_lessons(course)
+        return 0
+    if options["command"] == "show":
+        print_lesson(chosen[0])
+        return 0
     if not options["runs"] and not chosen:
         chosen = list(course.lessons)
     with check_client.ServerRunner(course.workspace.root) as runner:
@@ -76,3 +89,28 @@ def quick(argv: list[str]) -> int | None:
     report = Report(str(course.workspace.root), results)
     print_summary(report, every_lesson=not chosen and len(course.lessons))
     return report.exit_code
+
+
+def print_lessons(course) -> None:
+    """`tutor list`: the lessons, with what is locked, open and passed."""
+    from tutor.cli.output import console
+    from tutor.render import lesson_table
+
+    states = course.states()
+    console.print(lesson_table(course, states))
+    done = sum(s == "passed" for s in states.values())
+    console.print(f"\n{done}/{len(states)} passed · workspace {course.workspace.root}", style="dim")
+    if course.settings.describe():
+        console.print(f"course: {course.settings.describe()}", style="dim")
+
+
+def print_lesson(lesson) -> None:
+    """`tutor show N`: the lesson's text, then where to write and how to check."""
+    from rich.markdown import Markdown
+
+    from tutor.cli.output import console
+
+    console.print(Markdown(lesson.text()))
+    files = ", ".join(f"model/{f}" for f in lesson.files)
+    console.print(f"\nYour file: {files} · check it with `tutor check {lesson.number}` · stuck? `tutor hint {lesson.number}`",
+                  style="dim")
