@@ -386,3 +386,60 @@ def test_the_sandbox_binds_only_the_runtime_and_bounds_the_students_writes(tmp_p
     assert not seen["submission_writable"]
     assert 0 < seen["written_mb"] <= SCRATCH_BYTES // 2**20, seen
     assert not (ws.model_dir / "evil.py").exists() and not (ws.root / "fill.bin").exists()
+
+
+HONEST_IMPORTS = ["torch.distributed", "torch.multiprocessing", "torch.utils.checkpoint", "torch.nn.init", "torch.optim",
+                  "torch.utils.data", "transformers", "numpy", "regex", "tiktoken", "math", "random", "collections",
+                  "itertools", "functools", "dataclasses", "typing"]
+
+
+def test_the_scan_reads_the_tree_not_the_text(tmp_path):
+    """What text patterns missed is seen, and what they mistook is not."""
+    from tutor.engine.scan import scan_source
+
+    hostile = {
+        "from gc import get_objects\n": "internals",
+        "import os\nos.posix_spawnp('sh', ['sh'], {})\n": "processes",
+        "from os import posix_spawn\n": "processes",
+        "path = 'lessons/' 'refer' 'ence/warmup.py'\n": "reference solutions",
+        "path = 'refer' + 'ence/' + 'gpt.py'\n": "reference solutions",
+        "import torch\ntorch.Tensor.cpu = lambda self: self\n": "patches torch",
+        "from torch.nn.functional import scaled_dot_product_attention\n": "calls the reference",
+        "import sys\nm = sys.modules['tutor.checks']\n": "built strings",
+    }
+    for source, rule in hostile.items():
+        assert any(rule in found for found in scan_source(source)), (source, scan_source(source))
+    honest = textwrap.dedent('''
+        """Attention, as the reference. in the book describes it."""
+        import torch
+        from torch import nn
+
+        from model.layers import LayerNorm, gelu
+
+        def forward(x: torch.Tensor, mask: torch.Tensor = None) -> torch.Tensor:
+            scores: torch.Tensor = x @ x.transpose(-2, -1)
+            return LayerNorm(4)(gelu(scores))
+    ''') + "".join(f"import {name}\n" for name in HONEST_IMPORTS)
+    assert scan_source(honest) == {}
+
+
+def test_honest_imports_and_annotations_are_neither_flagged_nor_tampered(runner, tmp_path):
+    from tutor.engine.scan import scan_workspace
+
+    init = "".join(f"import {name}\n" for name in HONEST_IMPORTS) + textwrap.dedent("""
+        import torch
+        compiled = torch.compile(lambda x: x * 2)
+        mask: torch.Tensor = None
+    """)
+    ws = write_workspace(tmp_path / "honest", {**solution_files(), "__init__.py": init})
+    assert scan_workspace(ws.model_dir) == []
+    for number in (1, 6):
+        result = runner.check(ws, load_registry().get(number))
+        assert result.status == "passed", (number, result.message)
+
+
+def test_patching_a_tensor_method_the_guard_did_not_list_is_tampered(runner, tmp_path):
+    init = "import torch\ntorch.Tensor.cpu = lambda self, *a, **k: self\n"
+    ws = write_workspace(tmp_path / "patcher", {**solution_files(), "__init__.py": init})
+    result = runner.check(ws, load_registry().get(6))
+    assert result.status == "tampered" and "torch.Tensor.cpu" in result.message, result.message

@@ -25,11 +25,6 @@ from typing import Any
 _BUILTINS = ("abs", "all", "any", "isinstance", "issubclass", "len", "max", "min", "sum", "round", "float",
              "int", "bool", "str", "repr", "type", "getattr", "hasattr", "sorted", "zip", "range", "list",
              "tuple", "dict", "set", "enumerate", "iter", "next", "callable", "vars", "id", "hash")
-_TORCH = ("allclose", "isclose", "equal", "all", "any", "isfinite", "isnan", "isinf", "abs", "max", "min",
-          "tensor", "as_tensor", "randn", "rand", "randint", "manual_seed", "no_grad", "softmax", "argmax")
-_TENSOR = ("allclose", "isclose", "equal", "__eq__", "__ne__", "__lt__", "__gt__", "__le__", "__ge__", "__bool__",
-           "tolist", "item", "all", "any", "abs", "max", "min", "sum", "mean", "float", "double", "detach",
-           "clone", "__sub__", "__getitem__", "shape", "dtype", "size", "dim", "numel")
 _MATH = ("isclose", "isfinite", "isnan", "isinf", "sqrt", "exp", "log", "fabs")
 
 
@@ -38,6 +33,22 @@ def _attrs(owner: Any, names: tuple[str, ...], prefix: str) -> dict[str, tuple[A
     for name in names:
         if hasattr(owner, name):
             found[f"{prefix}.{name}"] = (owner, name, getattr(owner, name))
+    return found
+
+
+def _every_attr(owner: Any, prefix: str) -> dict[str, tuple[Any, str, Any]]:
+    """Every attribute of `owner` that reads back as the same object each time (a method, a
+    property, a function; not a view made afresh on each read): a tensor's `.cpu`, say, as
+    much as `allclose`, since a check may pass what it returns to a comparison."""
+    found = {}
+    for name in dir(owner):
+        try:
+            value = getattr(owner, name)
+            if getattr(owner, name) is not value:
+                continue
+        except Exception:  # noqa: BLE001 - an attribute that cannot be read is not one a check uses
+            continue
+        found[f"{prefix}.{name}"] = (owner, name, value)
     return found
 
 
@@ -67,11 +78,12 @@ class Guard:
         watched.update(_module_functions(refs, "tutor.checks.torch_refs"))
         watched.update(_module_functions(checks_module, "checks"))
         watched.update(_attrs(builtins, _BUILTINS, "builtins"))
-        watched.update(_attrs(torch, _TORCH, "torch"))
-        watched.update(_attrs(torch.Tensor, _TENSOR, "torch.Tensor"))
+        watched.update(_every_attr(torch, "torch"))
+        watched.update(_every_attr(torch._C.TensorBase, "torch.Tensor"))
+        watched.update(_every_attr(torch.Tensor, "torch.Tensor"))
+        watched.update(_every_attr(torch.nn.Module, "torch.nn.Module"))
         watched.update(_attrs(torch.testing, ("assert_close",), "torch.testing"))
-        watched.update(_attrs(F, ("scaled_dot_product_attention", "layer_norm", "gelu", "cross_entropy", "softmax",
-                                  "linear", "rms_norm", "silu", "embedding", "dropout"), "torch.nn.functional"))
+        watched.update(_every_attr(F, "torch.nn.functional"))
         watched.update(_attrs(math, _MATH, "math"))
         watched.update(_attrs(numpy, ("allclose", "isclose", "array_equal"), "numpy"))
         self._watched = watched
