@@ -192,3 +192,237 @@ def test_loads_json_names_deep_nesting():
         safe_read.loads_json("[" * 100_000 + "]" * 100_000)
     with pytest.raises(ValueError, match="nested too deeply"):
         safe_read.loads_json("[" * 10 + "]" * 10, max_depth=5)
+
+
+# --- 4. a checkpoint's settings checked against its tensors before a model is built ---------
+
+
+def _gpt_checkpoint(path: Path, cfg: dict, *, arch: str = "gpt", blocks: int = 1, vocab: int = 300, d: int = 8,
+                    context: int = 16, tokenizer: dict | None = None) -> Path:
+    """A checkpoint holding a tiny GPT's tensors, with `cfg` for its model_cfg (true or not)."""
+    import torch
+
+    from tutor.core import checkpoint
+
+    model = torch.nn.Module()
+    model.tok_emb = torch.nn.Embedding(vocab, d)
+    if arch == "gpt":
+        model.pos_emb = torch.nn.Embedding(context, d)
+    model.trf_blocks = torch.nn.Sequential(*[torch.nn.Linear(d, d) for _ in range(blocks)])
+    model.out_head = torch.nn.Linear(d, vocab, bias=False)
+    header = {"step": 1, "arch": arch, "model_cfg": cfg}
+    if tokenizer is not None:
+        header["tokenizer"] = tokenizer
+    checkpoint.save(path, header, model)
+    return path
+
+
+TRUE_CFG = {"vocab_size": 300, "context_length": 16, "emb_dim": 8, "n_heads": 2, "n_layers": 1, "drop_rate": 0.0,
+            "qkv_bias": False}
+
+
+def _never_imported(module):
+    raise AssertionError(f"the learner's model/{module}.py was imported for a checkpoint that cannot be used")
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"emb_dim": 4096}, r"tok_emb.weight has shape \(300, 8\)"),
+    ({"context_length": 1_000_000}, r"pos_emb.weight has shape \(16, 8\)"),
+    ({"n_layers": 900}, "n_layers is 900, its tensors hold 1 blocks"),
+    ({"n_heads": 3}, "n_heads 3 does not divide"),
+    ({"vocab_size": 1_000_000}, "tok_emb.weight"),
+])
+def test_a_checkpoint_whose_settings_do_not_match_its_tensors_is_refused_before_a_model_is_built(tmp_path, change, words):
+    from tutor.core import checkpoint
+    from tutor.learner import model_from_checkpoint
+
+    path = _gpt_checkpoint(tmp_path / "c.safetensors", {**TRUE_CFG, **change})
+    with pytest.raises(checkpoint.CheckpointError, match=words) as caught:
+        checkpoint.load(path)
+    assert "your code" not in str(caught.value)
+    # A header made in memory (not read from a file) is checked where the model is built, too.
+    good = checkpoint.load(_gpt_checkpoint(tmp_path / "good.safetensors", TRUE_CFG))
+    bad = checkpoint.Checkpoint({**good.header, "model_cfg": {**TRUE_CFG, **change}}, good.model, None, None)
+    with pytest.raises(checkpoint.CheckpointError, match=words):
+        model_from_checkpoint(_never_imported, bad)
+
+
+def test_a_huge_emb_dim_with_other_tensor_names_is_refused_by_its_parameter_count(tmp_path):
+    """No tensor of the usual names to compare with: the parameter count the settings describe
+    (~50 G here, 200 GB of float32) against the handful the file holds."""
+    import torch
+
+    from tutor.core import checkpoint
+
+    checkpoint.save(tmp_path / "c.safetensors", {"step": 1, "model_cfg": {**TRUE_CFG, "emb_dim": 65_536, "n_heads": 1}},
+                    torch.nn.Linear(3, 2))
+    with pytest.raises(checkpoint.CheckpointError, match="describe a model of [0-9,]+ parameters, the checkpoint holds 8"):
+        checkpoint.load(tmp_path / "c.safetensors")
+
+
+def test_a_model_too_large_for_this_machine_is_refused_before_it_is_built(tmp_path, monkeypatch):
+    """A Llama's settings match its few tensors, but its context_length asks for a mask of 10^12 entries."""
+    from tutor.core import checkpoint
+
+    cfg = {"vocab_size": 300, "context_length": 1_000_000, "emb_dim": 8, "n_heads": 2, "n_kv_groups": 1,
+           "n_layers": 1, "hidden_dim": 16, "rope_base": 10_000.0}
+    path = _gpt_checkpoint(tmp_path / "c.safetensors", cfg, arch="llama")
+    monkeypatch.setattr(checkpoint, "memory_budget", lambda: 16 * 2**30)
+    with pytest.raises(checkpoint.CheckpointError, match="would take [0-9,.]+ GB to build, more than this machine's 16.0 GB"):
+        checkpoint.load(path)
+
+
+def test_a_true_checkpoint_still_loads(tmp_path):
+    from tutor.core import checkpoint
+
+    assert checkpoint.load(_gpt_checkpoint(tmp_path / "c.safetensors", TRUE_CFG)).model_cfg == TRUE_CFG
+
+
+# --- 5. tokenizer ranks counted and checked before tiktoken sees them ------------------------
+
+
+def _b64(token: bytes) -> str:
+    import base64
+
+    return base64.b64encode(token).decode()
+
+
+def test_two_million_ranks_are_refused_not_a_panic_in_tiktoken(tmp_path):
+    from tutor.core import checkpoint
+    from tutor.learner import RanksError, encoding_from_ranks
+
+    ranks = {i.to_bytes(3, "little"): i for i in range(2_000_000)}
+    with pytest.raises(RanksError, match="2,000,000 ranks, more than 1,000,000"):
+        encoding_from_ranks(r"\S+|\s+", ranks, {})
+    path = _gpt_checkpoint(tmp_path / "c.safetensors", {}, tokenizer={
+        "ranks": [_b64(token) for token in ranks], "special_tokens": {"<|endoftext|>": 2_000_000}})
+    with pytest.raises(checkpoint.CheckpointError, match="2,000,000 ranks, more than 1,000,000"):
+        checkpoint.load(path)
+
+
+@pytest.mark.parametrize("ranks, specials, words", [
+    ({bytes([b]): b for b in range(1, 256)} | {b"ab": 0}, {}, "byte 0 first"),
+    ({bytes([b]): b for b in range(256)} | {b"": 256}, {}, "a token of 0 bytes"),
+    ({bytes([b]): b for b in range(256)} | {b"ab": 2**40}, {}, "the rank 1099511627776"),
+    ({bytes([b]): b for b in range(256)}, {"<|e|>": 5}, "not one after the 256 ranks"),
+    ({bytes([b]): b for b in range(256)}, {"<|e|>": 2**40}, "not one after"),
+])
+def test_ranks_that_would_panic_or_overflow_tiktoken_are_named(ranks, specials, words):
+    from tutor.learner import RanksError, encoding_from_ranks
+
+    with pytest.raises(RanksError, match=words):
+        encoding_from_ranks(r"\S+|\s+", ranks, specials)
+
+
+def test_a_checkpoint_whose_ranks_lack_single_bytes_is_refused(tmp_path):
+    from tutor.core import checkpoint
+
+    path = _gpt_checkpoint(tmp_path / "c.safetensors", TRUE_CFG, tokenizer={
+        "ranks": [_b64(i.to_bytes(2, "little")) for i in range(299)], "special_tokens": {"<|endoftext|>": 299}})
+    with pytest.raises(checkpoint.CheckpointError, match="single bytes have no rank"):
+        checkpoint.load(path)
+    good = _gpt_checkpoint(tmp_path / "good.safetensors", TRUE_CFG, tokenizer={
+        "ranks": [_b64(bytes([b])) for b in range(256)] + [_b64(b"ab")], "special_tokens": {"<|endoftext|>": 257}})
+    assert len(checkpoint.load(good).ranks()) == 257
+    too_many = _gpt_checkpoint(tmp_path / "ids.safetensors", {**TRUE_CFG}, tokenizer={
+        "ranks": [_b64(bytes([b])) for b in range(256)], "special_tokens": {"<|endoftext|>": 400}})
+    with pytest.raises(checkpoint.CheckpointError, match="ids up to 400, its model_cfg has vocab_size 300"):
+        checkpoint.load(too_many)
+
+
+# --- 6. a rank's malformed status lines are ignored with a warning -----------------------------
+
+
+class _Trainer:
+    """What run_parallel and its relay use of a trainer: the CLI's progress callback formats numbers."""
+
+    def __init__(self, out: Path) -> None:
+        from types import SimpleNamespace
+
+        self.out, self.checkpoint_path = out, out / "model.safetensors"
+        self.settings = SimpleNamespace(batch_size=8)
+        self.device, self.logs, self.events = "cpu", [], []
+
+    def log(self, text: str) -> None:
+        self.logs.append(text)
+
+    def on_event(self, event: dict) -> None:
+        if event["event"] == "step":
+            f"{event['loss']:.3f}"  # as the CLI's progress bar does
+        self.events.append(event)
+
+
+MALFORMED = [
+    '{"tutor-rank": "hello", "rank": "zero", "pid": 1}',
+    '{"tutor-rank": "hello", "rank": 0, "pid": "abc"}',
+    '{"tutor-rank": "error", "rank": 1.5, "message": "x"}',
+    '{"tutor-rank": "event", "rank": 0, "event": {"event": "checkpoint", "step": "ten"}}',
+    '{"tutor-rank": "event", "rank": 0, "event": {"event": "step", "loss": "low"}}',
+    '{"tutor-rank": "event", "rank": 0, "event": {"event": "done", "val_loss": "low", "step": 3, "checkpoint": "c"}}',
+    '{"tutor-rank": "event", "rank": 0, "event": ["done"]}',
+    '{"tutor-rank": "event", "rank": 0, "event": {"event": "done", "test": {"accuracy": "all"}, "checkpoint": "c"}}',
+]
+
+
+def test_malformed_rank_status_lines_are_ignored_with_a_warning(tmp_path):
+    from tutor.training.distributed import _Relay
+
+    trainer = _Trainer(tmp_path)
+    relay = _Relay(trainer)
+    for line in [*MALFORMED, '{"tutor-rank": "log", "rank": 0, ' + "[" * 100_000]:
+        relay.line(line + "\n")
+    assert relay.done is None and relay.pids == {} and relay.errors == {} and relay.last_checkpoint is None
+    warnings = [text for text in trainer.logs if text.startswith("warning: ignored a malformed status line")]
+    assert len(warnings) == 5 and "more malformed status lines" in trainer.logs[5]
+    relay.line('{"tutor-rank": "event", "rank": 0, "event": {"event": "done", "val_loss": 2.5, "step": 3, '
+               '"checkpoint": "c"}}\n')
+    assert relay.done == {"event": "done", "val_loss": 2.5, "step": 3, "checkpoint": "c"}
+
+
+def test_a_several_process_run_whose_ranks_send_malformed_lines_ends_without_a_crash(tmp_path, monkeypatch):
+    """The launcher (here a stand-in printing what a confused rank could) exits 0: run_parallel
+    carries on past every malformed line and returns the run's end."""
+    import sys
+
+    from tutor.training import distributed
+
+    script = tmp_path / "ranks.py"
+    script.write_text("".join(f"print({line!r})\n" for line in MALFORMED))
+    monkeypatch.setattr(distributed, "_spec", lambda trainer, device: {})
+    monkeypatch.setattr(distributed, "launcher_command", lambda launch, command: [sys.executable, str(script)])
+    trainer = _Trainer(tmp_path / "run")
+    done = distributed.run_parallel(trainer, distributed.Launch(nproc=2))
+    assert done["checkpoint"] == str(trainer.checkpoint_path) and done["step"] is None
+    assert sum(text.startswith("warning: ignored a malformed") for text in trainer.logs) == 5
+
+
+def test_a_header_without_tensors_is_bounded_by_memory_only(monkeypatch):
+    """GPT-2's shape, whose weights the learner's loader brings: no tensors to compare, a size to bound."""
+    from tutor.core import checkpoint
+    from tutor.data import gpt2
+
+    cfg = gpt2.Config(gpt2.VOCAB, gpt2.CONTEXT, 768, 12, 12).model_cfg()
+    assert checkpoint.model_problem({"arch": "gpt", "model_cfg": cfg}, {}) == ""
+    monkeypatch.setattr(checkpoint, "memory_budget", lambda: 2**28)
+    assert "more than this machine's 0.2 GB" in checkpoint.model_problem({"arch": "gpt", "model_cfg": cfg}, {})
+
+
+@pytest.mark.parametrize("arch", ["gpt", "llama"])
+@pytest.mark.parametrize("preset", ["micro", "tiny"])
+def test_the_reference_models_and_their_classifiers_pass_the_size_check(arch, preset):
+    """No false refusals: the count from the settings is the reference model's own."""
+    from dataclasses import replace
+
+    from lessons.reference.classifier import make_classifier
+    from lessons.reference.gpt import GPTModel
+    from lessons.reference.llama import LlamaModel
+    from tutor.core import checkpoint
+    from tutor.training.presets import PRESETS
+
+    cfg = replace(PRESETS[preset], arch=arch).model_cfg()
+    model = (GPTModel if arch == "gpt" else LlamaModel)(cfg)
+    header = {"arch": arch, "model_cfg": cfg}
+    assert checkpoint.model_problem(header, {k: tuple(v.shape) for k, v in model.named_parameters()}) == ""
+    assert checkpoint.model_size(cfg, arch)[0] == pytest.approx(sum(p.numel() for p in model.parameters()), rel=0.01)
+    make_classifier(model, 2)
+    assert checkpoint.model_problem(header, {k: tuple(v.shape) for k, v in model.named_parameters()}) == ""

@@ -99,9 +99,22 @@ def build_model(importer: Callable[[str], Any], cfg: dict[str, Any], arch: str |
     return getattr(importer(spec.module), spec.cls)(cfg)
 
 
+def check_buildable(checkpoint: Any) -> None:
+    """CheckpointError when a checkpoint's model_cfg disagrees with its tensors or describes a model
+    larger than this machine's memory: the file is at fault, never the learner's constructor."""
+    from tutor.core.checkpoint import CheckpointError, model_problem
+
+    problem = model_problem(checkpoint.header, {k: tuple(v.shape) for k, v in checkpoint.model.items()})
+    if problem:
+        raise CheckpointError(f"the checkpoint cannot be used: {problem}")
+
+
 def build_from_checkpoint(importer: Callable[[str], Any], checkpoint: Any) -> Any:
     """The learner's model of the architecture a checkpoint records, for its configuration
-    (the weights are not loaded: see checkpoint.load_into)."""
+    (the weights are not loaded: see checkpoint.load_into). A configuration that does not match
+    the checkpoint's tensors, or that would not fit in memory, is a CheckpointError before any
+    of the learner's code runs."""
+    check_buildable(checkpoint)
     return build_model(importer, checkpoint.model_cfg, checkpoint_arch(checkpoint.header))
 
 
@@ -112,16 +125,31 @@ def encoding_from_ranks(split_pattern: str, ranks: dict[bytes, int], special_tok
                         name: str = "learner", n_vocab: int | None = None) -> Any:
     """tiktoken on byte-level BPE ranks: those the learner's BPE learned, splitting text as their
     tokenizer does (the same ids as their BPETokenizer, which lesson 3 checks, in compiled
-    code), or GPT-2's own, read from its shipped vocabulary."""
+    code), or GPT-2's own, read from its shipped vocabulary. Ranks tiktoken cannot use (too many,
+    a single byte missing, gaps; tiktoken would panic or overflow on some) are a RanksError first."""
     import tiktoken
 
+    from tutor.core.checkpoint import ranks_problem
+
+    problem = ranks_problem(ranks, special_tokens)
+    if problem:
+        raise RanksError(problem)
     return tiktoken.Encoding(name, pat_str=split_pattern, mergeable_ranks=ranks, special_tokens=special_tokens,
                              explicit_n_vocab=n_vocab)
 
 
+class RanksError(ValueError):
+    """Tokenizer ranks tiktoken cannot be given; the message says why."""
+
+
 def checkpoint_encoding(load: Importer, checkpoint: Checkpoint) -> Any:
     """The encoding a run checkpoint's tokenizer learned."""
-    return encoding_from_ranks(load("tokenizer").SPLIT_PATTERN, checkpoint.ranks(), checkpoint.special_tokens)
+    from tutor.core.checkpoint import CheckpointError
+
+    try:
+        return encoding_from_ranks(load("tokenizer").SPLIT_PATTERN, checkpoint.ranks(), checkpoint.special_tokens)
+    except RanksError as exc:
+        raise CheckpointError(f"the checkpoint's tokenizer cannot be used: {exc}") from None
 
 
 def model_from_checkpoint(load: Importer, checkpoint: Checkpoint,
@@ -132,6 +160,7 @@ def model_from_checkpoint(load: Importer, checkpoint: Checkpoint,
     CheckpointError naming them."""
     from tutor.core.checkpoint import load_into
 
+    check_buildable(checkpoint)  # before the try: a bad file is not the learner's code raising
     try:
         model = build_from_checkpoint(load, checkpoint)
         if prepare is not None:

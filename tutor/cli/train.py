@@ -96,7 +96,9 @@ def pretrain(
     except (TrainingError, LearnerCodeError, CheckpointError, CorpusError) as exc:
         on_event.close()
         die(str(exc), code=1)
-    say(f"Done: val loss {done['val_loss']:.3f} at step {done['step']}. Checkpoint: {done['checkpoint']}")
+    loss = done.get("val_loss")
+    loss = f"{loss:.3f}" if isinstance(loss, (int, float)) else "not measured"
+    say(f"Done: val loss {loss} at step {done.get('step')}. Checkpoint: {done['checkpoint']}")
     say(f"Try it: tutor generate --prompt \"The \"{checkpoint_option(out, done['checkpoint'])}   ·   "
         f"{milestone_advice(preset, chosen.name, resume)}")
 
@@ -175,10 +177,14 @@ def classify(
     except (SmsDataError, CheckpointError, LearnerCodeError, TrainingError) as exc:
         on_event.close()
         die(str(exc), code=1)
-    t = done["test"]
-    say(f"Test accuracy {t['accuracy']:.1%} (spam precision {t['precision']:.1%}, recall {t['recall']:.1%}, F1 {t['f1']:.3f}); "
-        f"best validation {done['val_accuracy']:.1%}. Checkpoint: {done['checkpoint']}")
-    say(f"Talk to it: tutor chat{checkpoint_option(out, done['checkpoint'])}   ·   then: tutor check 17")
+    checkpoint = done.get("checkpoint") or str(trainer.checkpoint_path)
+    t = done.get("test")
+    if isinstance(t, dict) and {"accuracy", "precision", "recall", "f1"} <= set(t) and "val_accuracy" in done:
+        say(f"Test accuracy {t['accuracy']:.1%} (spam precision {t['precision']:.1%}, recall {t['recall']:.1%}, "
+            f"F1 {t['f1']:.3f}); best validation {done['val_accuracy']:.1%}. Checkpoint: {checkpoint}")
+    else:  # several processes, and no well-formed report from rank 0
+        say(f"Done; the test scores were not reported. Checkpoint: {checkpoint}")
+    say(f"Talk to it: tutor chat{checkpoint_option(out, checkpoint)}   ·   then: tutor check 17")
 
 
 def instruct(

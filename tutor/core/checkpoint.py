@@ -15,6 +15,7 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +130,9 @@ def load(path: Path) -> Checkpoint:
         raise CheckpointError(f"{path} is damaged: its tensors do not match the checksum it was saved with "
                               "(altered or corrupted on disk)")
     model = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    problem = model_problem(header, {k: tuple(v.shape) for k, v in model.items()})
+    if problem:
+        raise CheckpointError(f"{path} cannot be used: {problem}")
     _refuse_non_finite(model, path)
     optimizer = None
     if "optimizer" in header:
@@ -173,15 +177,132 @@ def _header_problem(header: dict[str, Any]) -> str:
         tok = header["tokenizer"]
         if not isinstance(tok, dict) or not isinstance(tok.get("ranks"), list) or not isinstance(tok.get("special_tokens"), dict):
             return "the tokenizer is not what a tutor checkpoint holds"
+        if len(tok["ranks"]) > MAX_RANKS:  # counted before any is decoded
+            return f"the tokenizer has {len(tok['ranks']):,} ranks, more than {MAX_RANKS:,}"
         try:
-            for rank in tok["ranks"]:
-                base64.b64decode(rank, validate=True)
+            ranks = {base64.b64decode(rank, validate=True): i for i, rank in enumerate(tok["ranks"])}
         except (binascii.Error, TypeError, ValueError):
             return "a tokenizer rank is not valid base64"
-        if not all(isinstance(v, int) for v in tok["special_tokens"].values()):
-            return "a special token's id is not a whole number"
+        if len(ranks) != len(tok["ranks"]):
+            return "the tokenizer lists a token twice"
+        problem = ranks_problem(ranks, tok["special_tokens"])
+        if problem:
+            return f"the tokenizer's ranks cannot be used: {problem}"
     if "tensors_sha256" in header and not isinstance(header["tensors_sha256"], str):
         return "the tensors' checksum is not text"
+    return ""
+
+
+MAX_RANKS = 1_000_000  # GPT-2 has 50,257 tokens, Llama 3 128,256
+MAX_TOKEN_BYTES = 1 << 16
+MAX_SPECIALS = 1_024
+
+
+def ranks_problem(ranks: dict[bytes, int], special_tokens: dict[str, int]) -> str:
+    """What makes byte-level BPE ranks unusable by tiktoken, or "": counted and bounded first, then
+    every single byte present (tiktoken's encoder panics on a byte it has no rank for), ranks
+    0..n-1 without gaps, no empty or vast token, special tokens named by text with ids after the ranks."""
+    if not isinstance(ranks, dict) or not isinstance(special_tokens, dict):
+        return "they are not tables"
+    if len(ranks) > MAX_RANKS:
+        return f"{len(ranks):,} ranks, more than {MAX_RANKS:,}"
+    if len(special_tokens) > MAX_SPECIALS:
+        return f"{len(special_tokens):,} special tokens, more than {MAX_SPECIALS:,}"
+    for token, rank in ranks.items():
+        if not isinstance(token, bytes) or not 0 < len(token) <= MAX_TOKEN_BYTES:
+            return f"a token of {len(token) if isinstance(token, bytes) else type(token).__name__} bytes"
+        if not isinstance(rank, int) or isinstance(rank, bool) or not 0 <= rank < len(ranks):
+            return f"the rank {str(rank)[:20]} of {len(ranks):,} ranks (they must be 0..{len(ranks) - 1})"
+    if len(set(ranks.values())) != len(ranks):
+        return "two tokens share a rank"
+    absent = [b for b in range(256) if bytes([b]) not in ranks]
+    if absent:
+        return f"{len(absent)} of the 256 single bytes have no rank (byte {absent[0]} first): not byte-level BPE"
+    for name, rank in special_tokens.items():
+        if not isinstance(name, str) or not 0 < len(name) <= 256:
+            return "a special token is not a short text"
+        if not isinstance(rank, int) or isinstance(rank, bool) or not len(ranks) <= rank < 2**31:
+            return f"the special token {name[:40]!r} has id {str(rank)[:20]}, not one after the {len(ranks):,} ranks"
+    if len(set(special_tokens.values())) != len(special_tokens):
+        return "two special tokens share an id"
+    return ""
+
+
+def _cfg_int(cfg: dict[str, Any], key: str) -> int | None:
+    value = cfg.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def model_size(cfg: dict[str, Any], arch: str) -> tuple[int, int] | None:
+    """(parameters, bytes) of the model a cfg describes, the bytes counting float32 weights and the
+    attention masks (context_length squared, per layer) that the model's constructor builds; None
+    when the cfg does not give the sizes (arithmetic only: nothing is allocated)."""
+    d, v, c, layers, heads = (_cfg_int(cfg, k) for k in ("emb_dim", "vocab_size", "context_length", "n_layers", "n_heads"))
+    if None in (d, v, c, layers):
+        return None
+    if arch == "llama":
+        heads = heads or 1
+        kv = (_cfg_int(cfg, "n_kv_groups") or heads) * (d // max(heads, 1))
+        block = 2 * d * d + 2 * d * kv + 3 * d * (_cfg_int(cfg, "hidden_dim") or 4 * d) + 2 * d
+        parameters = 2 * v * d + layers * block + d
+        buffers = layers * c * c + 2 * 4 * c * d  # masks, and RoPE's cos and sin
+    else:
+        block = 12 * d * d + 16 * d
+        parameters = 2 * v * d + c * d + layers * block + 2 * d
+        buffers = layers * c * c
+    return parameters, 4 * parameters + buffers
+
+
+def memory_budget() -> int:
+    """The bytes a checkpoint's model may take: this machine's memory."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 64 * 2**30
+
+
+def model_problem(header: dict[str, Any], shapes: dict[str, tuple[int, ...]]) -> str:
+    """What makes a checkpoint's model_cfg disagree with its tensors' shapes, or the model it
+    describes too large for this machine, or "": decided before any model is built (a model
+    built from a doctored cfg can take hundreds of GB before the weights are compared)."""
+    cfg = header.get("model_cfg")
+    if not isinstance(cfg, dict) or not cfg:
+        return ""
+    arch = header.get("arch") or (header.get("settings") or {}).get("arch") or "gpt"
+    d, v, c, layers = (_cfg_int(cfg, k) for k in ("emb_dim", "vocab_size", "context_length", "n_layers"))
+    heads, groups = _cfg_int(cfg, "n_heads"), _cfg_int(cfg, "n_kv_groups")
+    if d is not None and heads is not None and (heads <= 0 or d % heads):
+        return f"its model_cfg has emb_dim {d}, which n_heads {heads} does not divide"
+    if arch == "llama" and heads and groups is not None and (groups <= 0 or heads % groups):
+        return f"its model_cfg has n_heads {heads}, which n_kv_groups {groups} does not divide"
+    expected = {"tok_emb.weight": (v, d)}
+    if arch != "llama":
+        expected["pos_emb.weight"] = (c, d)
+    for name, shape in expected.items():
+        if name in shapes and None not in shape and shapes[name] != shape:
+            return (f"its model_cfg does not match its tensors: {name} has shape {shapes[name]}, the settings "
+                    f"(vocab_size, context_length, emb_dim) give {shape}")
+    blocks = {int(n.split(".")[1]) for n in shapes if n.startswith("trf_blocks.") and n.split(".")[1].isdigit()}
+    if blocks and layers is not None and max(blocks) + 1 != layers:
+        return f"its model_cfg does not match its tensors: n_layers is {layers}, its tensors hold {max(blocks) + 1} blocks"
+    tok = header.get("tokenizer")
+    if v is not None and isinstance(tok, dict) and isinstance(tok.get("ranks"), list):
+        ids = [len(tok["ranks"]) - 1, *tok.get("special_tokens", {}).values()]
+        if max(ids) >= v:
+            return f"its tokenizer gives ids up to {max(ids):,}, its model_cfg has vocab_size {v:,}"
+    size = model_size(cfg, arch)
+    if size is None:
+        return ""
+    parameters, nbytes = size
+    held = sum(math.prod(shape) for shape in shapes.values())
+    # (A header without tensors describes a model whose weights come from elsewhere: GPT-2's.)
+    if shapes and parameters > 2 * held + 1_000_000:  # a classifier's head is smaller than a vocabulary: hence 2x
+        return (f"its model_cfg does not match its tensors: the settings describe a model of {parameters:,} "
+                f"parameters, the checkpoint holds {held:,}")
+    budget = memory_budget()
+    if nbytes > budget:
+        return (f"its model ({parameters:,} parameters, context_length {c:,}) would take {nbytes / 2**30:,.1f} GB "
+                f"to build, more than this machine's {budget / 2**30:,.1f} GB of memory")
     return ""
 
 

@@ -236,31 +236,83 @@ class _Relay:
         self.errors: dict[int, str] = {}
         self.pids: dict[int, int] = {}
         self.last_checkpoint: int | None = None
+        self.malformed = 0
         self.lock = threading.Lock()
 
     def line(self, line: str) -> None:
         try:
             message = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             message = None
         if not isinstance(message, dict) or PROTOCOL not in message:
             if line.strip():
                 self.trainer.log(line.rstrip("\n"))  # the learner's own prints
             return
-        kind, rank = message.get(PROTOCOL), int(message.get("rank", -1))
-        if kind == "event" and isinstance(message.get("event"), dict):
-            event = message["event"]
-            if event.get("event") == "done":
+        kind, rank = message.get(PROTOCOL), message.get("rank", -1)
+        if not _whole(rank, low=-1):
+            return self._malformed(line, "its rank is not a whole number")
+        if kind == "event":
+            event = message.get("event")
+            problem = _event_problem(event)
+            if problem:
+                return self._malformed(line, problem)
+            if event["event"] == "done":
                 self.done = event
-            if event.get("event") == "checkpoint":
-                self.last_checkpoint = event.get("step")
-            self.trainer.on_event(event)
+            if event["event"] == "checkpoint":
+                self.last_checkpoint = event["step"]
+            try:
+                self.trainer.on_event(event)
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+                self._malformed(line, f"{type(exc).__name__}: {exc}")
         elif kind == "log":
             self.trainer.log(str(message.get("text", "")))
         elif kind == "hello":
-            self.pids[rank] = int(message.get("pid", 0))
+            if not _whole(message.get("pid")):
+                return self._malformed(line, "its pid is not a whole number")
+            self.pids[rank] = message["pid"]
         elif kind == "error":
             self.errors[rank] = str(message.get("message", ""))
+        else:
+            self._malformed(line, f"unknown kind {str(kind)[:20]!r}")
+
+    def _malformed(self, line: str, why: str) -> None:
+        """A rank's status line that is not what a rank sends: ignored, with a warning (the first few)."""
+        self.malformed += 1
+        if self.malformed <= MAX_WARNINGS:
+            self.trainer.log(f"warning: ignored a malformed status line from a rank ({why}): {line.strip()[:200]}")
+        elif self.malformed == MAX_WARNINGS + 1:
+            self.trainer.log("warning: more malformed status lines from the ranks are ignored without a word")
+
+
+MAX_WARNINGS = 5
+
+
+def _whole(value: Any, low: int = 0) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value < 2**63
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _event_problem(event: Any) -> str:
+    """What is wrong with the shape of a rank's event, or "" (the fields the launching process reads)."""
+    if not isinstance(event, dict) or not isinstance(event.get("event"), str):
+        return "its event is not a table with a name"
+    if event["event"] == "checkpoint" and not _whole(event.get("step")):
+        return "a checkpoint event without a whole step"
+    if event["event"] == "done":
+        if "checkpoint" in event and not isinstance(event["checkpoint"], str):
+            return "a done event whose checkpoint is not a path"
+        if event.get("step") is not None and not _whole(event["step"]):
+            return "a done event whose step is not a whole number"
+        for key in ("val_loss", "val_accuracy"):
+            if key in event and event[key] is not None and not _number(event[key]):
+                return f"a done event whose {key} is not a number"
+        test = event.get("test")
+        if test is not None and (not isinstance(test, dict) or not all(_number(v) for v in test.values())):
+            return "a done event whose test scores are not numbers"
+    return ""
 
 
 def failed_ranks(launcher_stderr: str) -> dict[int, int]:

@@ -33,7 +33,7 @@ from tutor import __version__
 from tutor.core.atomic import write_text_atomic
 from tutor.core.locations import cache_dir, tokenizers_dir
 from tutor.data.corpus import Corpus
-from tutor.learner import LearnerCodeError, encoding_from_ranks, explain
+from tutor.learner import LearnerCodeError, RanksError, encoding_from_ranks, explain
 
 EOT = "<|endoftext|>"
 PROBE_CHARS = 20_000
@@ -145,8 +145,11 @@ def learn_tokenizer(tokenizer_module, corpus: Corpus, vocab_size: int, sample_ch
             report(f"tokenizer: reused the merges learned on {learned_at} ({learner_file(tokenizer_module)} unchanged, "
                    f"same text and vocab_size={vocab_size}): {len(ranks):,} ranks")
             specials = {EOT: len(ranks)}
-            encoding = encoding_from_ranks(tokenizer_module.SPLIT_PATTERN, ranks, specials)
-            return Tokenizer(ranks, specials, encoding, reused=True, learned_at=learned_at)
+            try:
+                encoding = encoding_from_ranks(tokenizer_module.SPLIT_PATTERN, ranks, specials)
+                return Tokenizer(ranks, specials, encoding, reused=True, learned_at=learned_at)
+            except RanksError as exc:
+                report(f"tokenizer: the kept merges cannot be used ({exc}); learning them again")
         learned = _learn(tokenizer_module, sample, probe, vocab_size, report)
         write_merges(path, key, learned, vocab_size)
         return learned
@@ -163,8 +166,12 @@ def _learn(tokenizer_module, sample: str, probe: str, vocab_size: int, report: C
     except Exception as exc:  # noqa: BLE001
         raise LearnerCodeError(f"train_bpe failed: {explain(exc)}") from None
     report(f"train_bpe learned {len(ranks):,} ranks in {time.monotonic() - started:.1f} s")
-    specials = {EOT: len(ranks)}
-    encoding = encoding_from_ranks(tokenizer_module.SPLIT_PATTERN, ranks, specials)
+    try:
+        specials = {EOT: len(ranks)}
+        encoding = encoding_from_ranks(tokenizer_module.SPLIT_PATTERN, ranks, specials)
+    except (RanksError, TypeError) as exc:
+        raise LearnerCodeError(f"train_bpe returned ranks tiktoken cannot use: {exc}. `tutor check 3` finds "
+                               "the mistake") from None
     try:
         mine = tokenizer_module.BPETokenizer(dict(ranks), dict(specials)).encode(probe)
     except Exception as exc:  # noqa: BLE001
