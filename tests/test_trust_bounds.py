@@ -426,3 +426,174 @@ def test_the_reference_models_and_their_classifiers_pass_the_size_check(arch, pr
     assert checkpoint.model_size(cfg, arch)[0] == pytest.approx(sum(p.numel() for p in model.parameters()), rel=0.01)
     make_classifier(model, 2)
     assert checkpoint.model_problem(header, {k: tuple(v.shape) for k, v in model.named_parameters()}) == ""
+
+
+# --- 7. the judge: bounded answers, checked types, a plausible spread of scores --------------------
+
+
+class _Hostile:
+    """An Ollama look-alike on 127.0.0.1 that lists models, then answers each chat as `mode` says.
+    Every loop that sends is bounded; a client that hangs up ends it."""
+
+    def __init__(self, mode: str) -> None:
+        import http.server
+        import time
+
+        hostile = self
+        self.mode, self.asked = mode, 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _json(self, payload) -> None:
+                self._raw(json.dumps(payload).encode() if not isinstance(payload, bytes) else payload)
+
+            def _raw(self, body: bytes, length: int | None = None) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body) if length is None else length))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                self._json({"models": [{"name": "llama3:latest"}]})
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers["Content-Length"]))
+                hostile.asked += 1
+                mode = hostile.mode
+                try:
+                    if mode == "number":
+                        self._json({"message": {"role": "assistant", "content": 85}})
+                    elif mode == "list":
+                        self._json([{"message": {"content": "85"}}])
+                    elif mode == "deep":
+                        self._json(b"[" * 100_000 + b"]" * 100_000)
+                    elif mode == "huge-declared":
+                        self._raw(b"{", length=600 * 2**20)
+                        for _ in range(600):
+                            self.wfile.write(b" " * 2**20)
+                    elif mode == "huge":  # no length given: the answer ends when the connection does
+                        self.protocol_version = "HTTP/1.0"
+                        self.send_response(200)
+                        self.end_headers()
+                        for _ in range(600):
+                            self.wfile.write(b" " * 2**20)
+                    elif mode in ("trickle", "trickle-headers"):
+                        if mode == "trickle":
+                            self._raw(b"", length=400)
+                            parts = [b" "] * 400
+                        else:
+                            parts = [bytes([c]) for c in b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{}"]
+                        for part in parts:
+                            self.wfile.write(part)
+                            self.wfile.flush()
+                            time.sleep(0.05)
+                    elif mode == "same":
+                        self._json({"message": {"role": "assistant", "content": "Score: 50"}})
+                    elif mode == "words":
+                        self._json({"message": {"role": "assistant", "content": "a fine answer"}})
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.host = f"127.0.0.1:{self.httpd.server_address[1]}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+JUDGED = [{"prompt": f"Name a colour ({i}).", "output": "red", "model_response": ["red", "blue", "a car"][i % 3]}
+          for i in range(6)]
+
+
+@pytest.mark.parametrize("mode, words", [
+    ("number", "no message content as text"),
+    ("list", "no message content as text"),
+    ("deep", "nested too deeply"),
+    ("huge-declared", "more than the 1,048,576 a reply can be"),
+    ("huge", "more than the 1,048,576 bytes a reply can be"),
+    ("trickle", "no whole answer within 1 s"),
+    ("trickle-headers", "no whole answer within 1 s"),
+])
+def test_a_judge_that_answers_badly_is_reported_and_the_overlap_used(monkeypatch, mode, words):
+    import time
+
+    from tutor.training import judge
+
+    server = _Hostile(mode)
+    monkeypatch.setenv("OLLAMA_HOST", server.host)
+    try:
+        started = time.monotonic()
+        scores = within(30, lambda: judge.score_responses(JUDGED, timeout=1.0))
+        assert time.monotonic() - started < 10
+    finally:
+        server.close()
+    assert scores.method == "overlap" and "unusable as a judge" in scores.note and words in scores.note
+    assert scores.scores == [judge.overlap_score(r["output"], r["model_response"]) for r in JUDGED]
+    assert server.asked == 1  # the first bad answer ends the judging
+
+
+@pytest.mark.parametrize("mode, words", [("same", "the same score (50)"), ("words", "gave no score for 6 of 6")])
+def test_a_judge_with_no_spread_is_reported_as_unusable_not_averaged(monkeypatch, mode, words):
+    from tutor.training import judge
+
+    server = _Hostile(mode)
+    monkeypatch.setenv("OLLAMA_HOST", server.host)
+    try:
+        scores = within(30, lambda: judge.score_responses(JUDGED))
+    finally:
+        server.close()
+    assert scores.method == "overlap" and words in scores.note and "unusable as a judge" in scores.note
+    assert server.asked == len(JUDGED)
+
+
+def _evaluating_trainer(tmp_path, monkeypatch):
+    """An InstructTrainer whose model, checkpoint and tokenizer are stand-ins: evaluate's own steps only."""
+    from types import SimpleNamespace
+
+    from tutor.data import instructions as idata
+    from tutor.training import instruct
+
+    monkeypatch.setattr(instruct.ckpt, "load", lambda path: SimpleNamespace(model_cfg={"context_length": 16}))
+    monkeypatch.setattr(instruct, "model_from_checkpoint", lambda load, checkpoint: None)
+    monkeypatch.setattr(instruct, "importer", lambda workspace: None)
+    monkeypatch.setattr(instruct, "greedy_answers", lambda model, prompts, **kw: [[1] for _ in prompts])
+    trainer = instruct.InstructTrainer(None, instruct.InstructSettings(data=idata.DATASET), None, tmp_path)
+    trainer._log = SimpleNamespace(emit=lambda event: None)
+    ins = SimpleNamespace(format_input=lambda e: e["instruction"], extract_response=lambda text, prompt: "red")
+    encoding = SimpleNamespace(eot_token=0, encode_ordinary=lambda text: [1], decode=lambda ids: " red")
+    test = [{"instruction": f"Name a colour ({i}).", "input": "", "output": "red"} for i in range(4)]
+    return trainer, test, ins, encoding
+
+
+def test_the_test_answers_are_written_before_the_judge_is_asked(tmp_path, monkeypatch):
+    from tutor.training import judge
+
+    trainer, test, ins, encoding = _evaluating_trainer(tmp_path, monkeypatch)
+
+    def judge_that_fails(rows, **kw):
+        assert len(json.loads(trainer.responses_path.read_text())) == len(test)
+        raise RuntimeError("the judge fell over")
+
+    monkeypatch.setattr(judge, "score_responses", judge_that_fails)
+    with pytest.raises(RuntimeError):
+        trainer.evaluate(test, ins, encoding, 1.5)
+    written = json.loads(trainer.responses_path.read_text())
+    assert [r["model_response"] for r in written] == ["red"] * 4 and "prompt" not in written[0]
+
+
+def test_evaluation_against_a_hostile_judge_ends_with_scores_and_answers(tmp_path, monkeypatch):
+    trainer, test, ins, encoding = _evaluating_trainer(tmp_path, monkeypatch)
+    server = _Hostile("deep")
+    monkeypatch.setenv("OLLAMA_HOST", server.host)
+    try:
+        done = within(30, lambda: trainer.evaluate(test, ins, encoding, 1.5))
+    finally:
+        server.close()
+    assert done["score"]["method"] == "overlap" and "nested too deeply" in done["score"]["note"]
+    assert [r["score"] for r in json.loads(trainer.responses_path.read_text())] == [100.0] * 4

@@ -372,6 +372,10 @@ class InstructTrainer:
             return f"gpt2-{self.gpt2.name} ({self.gpt2.path})"
         return str(self.pretrained) if self.pretrained else None
 
+    def _write_responses(self, rows: list[dict[str, Any]]) -> None:
+        write_text_atomic(self.responses_path, json.dumps([{k: v for k, v in r.items() if k != "prompt"} for r in rows],
+                                                          ensure_ascii=False, indent=1))
+
     def evaluate(self, test: list[dict[str, str]], ins, encoding, best: float) -> Event:
         """The best checkpoint answers the test split; the answers are written and scored."""
         best_ckpt = ckpt.load(self.checkpoint_path)
@@ -399,7 +403,8 @@ class InstructTrainer:
             for row in rows:
                 row["correct"] = exact_match(row["model_response"], row)
             done["exact_match"] = per_task(rows)
-        else:
+        self._write_responses(rows)  # before any judge is asked: the answers are kept whatever it does
+        if s.data != idata.DEMO:
             from tutor.training.judge import score_responses
 
             self._log.emit({"event": "judging", "test": len(rows)})
@@ -407,8 +412,7 @@ class InstructTrainer:
             for row, score in zip(rows, scores.scores):
                 row["score"] = round(score, 1)
             done["score"] = {"method": scores.method, "mean": scores.mean, "note": scores.note}
-        write_text_atomic(self.responses_path, json.dumps([{k: v for k, v in r.items() if k != "prompt"} for r in rows],
-                                                          ensure_ascii=False, indent=1))
+            self._write_responses(rows)
         self._log.emit(done)
         return done
 
