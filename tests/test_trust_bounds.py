@@ -597,3 +597,71 @@ def test_evaluation_against_a_hostile_judge_ends_with_scores_and_answers(tmp_pat
         server.close()
     assert done["score"]["method"] == "overlap" and "nested too deeply" in done["score"]["note"]
     assert [r["score"] for r in json.loads(trainer.responses_path.read_text())] == [100.0] * 4
+
+
+# --- 8. a download is cut at its published size -----------------------------------------------
+
+
+@pytest.fixture
+def flood():
+    """A server on 127.0.0.1 that answers every file with up to 300 MB (1 MB at a time, stopping when
+    the client hangs up), with a Content-Length that says so, or none (HTTP/1.0, the end is the close)."""
+    import http.server
+
+    sent: list[int] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            declared = self.path.endswith("declared")
+            if not declared:
+                self.protocol_version = "HTTP/1.0"
+            self.send_response(200)
+            if declared:
+                self.send_header("Content-Length", str(300 * 2**20))
+            self.end_headers()
+            total = 0
+            try:
+                for _ in range(300):
+                    self.wfile.write(b"x" * 2**20)
+                    total += 2**20
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            sent.append(total)
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", sent
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.mark.parametrize("path", ["file-declared", "file-undeclared"])
+def test_a_download_is_cut_at_its_published_size(tmp_path, flood, path):
+    from tutor.data.download import MARGIN, DownloadError, Source, fetch
+
+    url, _ = flood
+    published = 2**20
+    source = Source("book", f"{url}/{path}", "0" * 64, published, "book.txt", "a test book", "public domain",
+                    "copy book.txt by hand")
+    seen: list[int] = []
+    target = tmp_path / "book.txt"
+    with pytest.raises(DownloadError, match="sent more than book can be .*published as 1,048,576 bytes.*nothing was kept"):
+        within(30, lambda: fetch(source, target=target, retries=1, timeout=5, progress=lambda done, total: seen.append(done),
+                                 wait=lambda s: None))
+    assert max(seen, default=0) <= published + MARGIN
+    assert not target.exists() and not (tmp_path / "book.txt.part").exists()
+
+
+def test_a_download_of_unpublished_size_is_cut_at_its_cap(tmp_path, flood):
+    from tutor.data.download import DownloadError, Source, fetch
+
+    url, _ = flood
+    source = Source("config", f"{url}/config.json", "", 0, "config.json", "", "MIT", "copy it by hand",
+                    max_bytes=2**20)
+    with pytest.raises(DownloadError, match="at most 1,048,576 bytes"):
+        within(30, lambda: fetch(source, target=tmp_path / "config.json", retries=1, timeout=5, wait=lambda s: None))
+    assert not (tmp_path / "config.json").exists() and not (tmp_path / "config.json.part").exists()

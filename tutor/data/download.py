@@ -36,6 +36,7 @@ class Source:
     kind: str = "corpus"  # "corpus": pretraining text; "sms": the SMS Spam Collection
     member: str | None = None  # in a zip, the file whose SHA-256 is pinned
     mirrors: tuple[str, ...] = ()  # tried in turn when the first source fails or serves other bytes
+    max_bytes: int = 0  # where `size` is not published: the most a download may write (0: DEFAULT_MAX)
 
     @property
     def urls(self) -> tuple[str, ...]:
@@ -64,6 +65,7 @@ SOURCES: dict[str, Source] = {
         offline_hint="copy the UCI zip (or its SMSSpamCollection file) onto this machine and use: tutor data import FILE",
         kind="sms",
         member="SMSSpamCollection",
+        max_bytes=50 * 2**20,  # as an imported SMS file may be; the real zip is 0.2 MB
     ),
     "instructions": Source(
         name="instructions",
@@ -79,6 +81,18 @@ SOURCES: dict[str, Source] = {
         kind="instructions",
     ),
 }
+
+
+MARGIN = 64 * 2**10  # bytes past a file's published size before its download is cut
+DEFAULT_MAX = 256 * 2**20  # a download whose size is not published
+
+
+def byte_limit(source: Source) -> int:
+    """The most bytes a download of `source` may write: its published size and a small margin (a
+    server that sends more is cut off, not believed until the checksum), else its own cap."""
+    if source.size > 0:
+        return source.size + MARGIN
+    return source.max_bytes or DEFAULT_MAX
 
 
 def sha256_of(path: Path) -> str:
@@ -136,18 +150,28 @@ def _fetch_from(url: str, source: Source, target: Path, expected: str, *, retrie
     on passing errors, kept only if its checksum matches."""
     partial = target.with_name(target.name + ".part")
     host = urlparse(url).hostname
+    limit = byte_limit(source)
     last: Exception | None = None
     for attempt in range(1, retries + 1):
         have = partial.stat().st_size if partial.is_file() else 0
+        if have > limit:  # left by a download from before the cut: not worth resuming
+            partial.unlink()
+            have = 0
         request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 resumed = have > 0 and response.status == 206
                 done = have if resumed else 0
-                length = int(response.headers.get("Content-Length") or 0)
+                length = response.headers.get("Content-Length") or ""
+                length = int(length) if length.isdigit() else 0
                 total = done + length if length else source.size
+                if total > limit:
+                    raise _too_much(host, source, total, limit, partial)
                 with open(partial, "ab" if resumed else "wb") as out:
                     while block := response.read(1 << 16):
+                        if done + len(block) > limit:
+                            out.close()
+                            raise _too_much(host, source, done + len(block), limit, partial)
                         out.write(block)
                         done += len(block)
                         if progress:
@@ -175,6 +199,14 @@ def _fetch_from(url: str, source: Source, target: Path, expected: str, *, retrie
                                 "it was not kept. Try again, or " + source.offline_hint)
     partial.replace(target)
     return target
+
+
+def _too_much(host: str | None, source: Source, sent: int, limit: int, partial: Path) -> DownloadError:
+    """The error for a server that sends more than the file can be; nothing of it is kept."""
+    partial.unlink(missing_ok=True)
+    published = f"published as {source.size:,} bytes" if source.size else f"at most {limit:,} bytes"
+    return DownloadError(f"{host} sent more than {source.name} can be ({sent:,} bytes or more; it is {published}): "
+                         f"the download was stopped and nothing was kept. Try again later, or {source.offline_hint}")
 
 
 def install_download(source: Source, path: Path) -> str:

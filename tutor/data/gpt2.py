@@ -361,7 +361,7 @@ def hub_file_hash(host: str, repo: str, filename: str, timeout: float = 30.0) ->
     """(sha256, bytes) the hub publishes for one of a repository's LFS files (its content hash)."""
     url = f"{host}/api/models/{repo}/tree/main"
     with urllib.request.urlopen(url, timeout=timeout) as response:
-        entries = json.loads(response.read(4 * 2**20))
+        entries = loads_json(response.read(4 * 2**20))
     for entry in entries if isinstance(entries, list) else []:
         if isinstance(entry, dict) and entry.get("path") == filename and isinstance(entry.get("lfs"), dict):
             lfs = entry["lfs"]
@@ -396,12 +396,13 @@ def download(size: str = "124M", *, hosts: tuple[str, ...] = HOSTS, progress: Ca
     sha, nbytes = hashes[0]
     source = Source(name=f"gpt2-{size}", url=f"{hosts[0]}/{spec.repo}/resolve/main/{WEIGHTS}", sha256=sha, size=nbytes,
                     filename=WEIGHTS, description=f"OpenAI's GPT-2 {size}", licence="MIT",
-                    offline_hint=OFFLINE, kind="weights")
+                    offline_hint=OFFLINE, kind="weights", max_bytes=8 * 2**30)  # the largest GPT-2 is 6.4 GB
     urls = tuple(f"{host}/{spec.repo}/resolve/main/{WEIGHTS}" for host in hosts)
     path = fetch(source, target=folder / WEIGHTS, sha256=sha, urls=urls, progress=progress, retries=retries,
                  timeout=timeout, wait=wait)
     config_source = Source(name=f"gpt2-{size} config", url=urls[0].replace(WEIGHTS, CONFIG), sha256="", size=0,
-                           filename=CONFIG, description="", licence="MIT", offline_hint=OFFLINE, kind="weights")
+                           filename=CONFIG, description="", licence="MIT", offline_hint=OFFLINE, kind="weights",
+                           max_bytes=MAX_CONFIG)
     try:
         fetch(config_source, target=folder / CONFIG, sha256="", urls=tuple(u.replace(WEIGHTS, CONFIG) for u in urls),
               retries=retries, timeout=timeout, wait=wait)
