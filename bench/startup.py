@@ -1,8 +1,11 @@
 """Time to the app's first paint, side by side with importing Textual alone.
 
 Each figure is the median of several fresh processes: `python -c "import textual"`
-(the floor), then the app started headless until the lesson map has painted,
-then whether torch was imported on the way (it must not be).
+(the floor); a Textual app with no tutor code that paints the map's own widgets
+(a header, a label, a progress bar, a list of 27 lines, a footer), started the
+same way (what Textual itself costs for such a screen); then the app started
+headless until the lesson map has painted, and whether torch was imported on the
+way (it must not be).
 
 Run: python bench/startup.py [--repeat 5]
 """
@@ -34,6 +37,31 @@ async def main():
 asyncio.run(main())
 """
 
+SAME_WIDGETS = """
+import sys, time, asyncio
+started = float(sys.argv[1])
+from textual.app import App
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Label, OptionList, ProgressBar
+class Map(Screen):
+    def compose(self):
+        yield Header()
+        yield Label("0 of 27 lessons passed")
+        yield ProgressBar(total=27, show_eta=False)
+        yield OptionList(*[f" o {n:>2}  a lesson" for n in range(1, 28)])
+        yield Footer()
+class Bare(App):
+    def get_default_screen(self):
+        return Map()
+async def main():
+    app = Bare()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0)
+        print(time.time() - started)
+        app.exit()
+asyncio.run(main())
+"""
+
 
 def timed(args: list[str]) -> float:
     started = time.time()
@@ -52,6 +80,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         ws = write_workspace(Path(tmp) / "ws", {"__init__.py": "", **generate_stubs()})
         floor = statistics.median(timed([sys.executable, "-c", "import textual.app"]) for _ in range(args.repeat))
+        widgets = statistics.median(
+            float(subprocess.run([sys.executable, "-c", SAME_WIDGETS, str(time.time())], check=True, capture_output=True,
+                                 text=True, cwd=ROOT).stdout) for _ in range(args.repeat))
         paints, torch_seen = [], []
         for _ in range(args.repeat):
             out = subprocess.run([sys.executable, "-c", FIRST_PAINT, str(ws.root), str(time.time())], check=True,
@@ -59,11 +90,14 @@ def main() -> None:
             seconds, torch = out.stdout.split()
             paints.append(float(seconds))
             torch_seen.append(torch == "True")
+    paint = statistics.median(paints)
     rows = [("python -c 'import textual.app' (the floor)", floor),
-            ("tutor app: process start to first paint", statistics.median(paints))]
-    print(f"{'what':<46} {'seconds':>8}")
+            ("Textual alone painting the map's widgets", widgets),
+            ("tutor app: process start to first paint", paint)]
+    print(f"{'what':<46} {'seconds':>8} {'/ floor':>8}")
     for label, seconds in rows:
-        print(f"{label:<46} {seconds:8.2f}")
+        print(f"{label:<46} {seconds:8.2f} {seconds / floor:7.2f}x")
+    print(f"the tutor's own share of the first paint: {paint - widgets:.2f} s")
     print(f"torch imported before first paint: {'yes' if any(torch_seen) else 'no'}")
 
 
