@@ -176,3 +176,125 @@ def test_the_quick_path_answers_without_loading_typer(servers, make_workspace, t
     finally:
         probe = servers(ws)
         probe.start()  # learns the server's pid, so the fixture ends it
+
+
+@pytest.mark.parametrize("kind", ["open to others", "a file", "socket is a folder", "path too long"])
+def test_an_unusable_private_folder_falls_back_with_the_same_verdict(kind, servers, make_workspace, tmp_path, monkeypatch):
+    folder = tmp_path / "r"
+    if kind == "open to others":
+        folder.mkdir(mode=0o755)
+        folder.chmod(0o755)
+    elif kind == "a file":
+        folder.write_text("not a folder")
+    elif kind == "path too long":
+        folder = tmp_path / ("x" * 60) / ("y" * 60)
+    monkeypatch.setenv("TUTOR_RUNTIME_DIR", str(folder))
+    ws = make_workspace()
+    if kind == "socket is a folder":
+        check_client.socket_path(ws.root).mkdir()
+    runner = servers(ws)
+    runner.start()
+    assert runner.fallback_reason and runner.server_pid is None
+    assert runner.check(ws, LESSON_1).passed
+    env = {**os.environ, "TUTOR_CHECK_SERVER": "1", "TUTOR_RUNTIME_DIR": str(folder)}
+    cli = subprocess.run([sys.executable, "-m", "tutor", "check", "1", "-w", str(ws.root)], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert cli.returncode == 0 and "Traceback" not in cli.stderr and "Checking without the check server" in cli.stderr, cli.stderr
+
+
+def test_the_same_environment_and_folder_with_or_without_the_server(servers, make_workspace, monkeypatch, tmp_path):
+    body = textwrap.dedent("""
+        import json, os
+
+        def softmax(scores):
+            scale = float(os.environ.get("SOFTMAX_SCALE", "1")) * json.load(open("model/cfg.json"))["scale"]
+            import math
+            top = max(scores) if scores else 0
+            exps = [math.exp((s - top) * scale) for s in scores]
+            return [e / sum(exps) for e in exps]
+    """)
+    ws = make_workspace(overrides={"warmup.py": body, "cfg.json": '{"scale": 1}'})
+    runner = servers(ws)
+    runner.start()  # the server's environment and folder are fixed now
+    monkeypatch.setenv("SOFTMAX_SCALE", "2")
+    monkeypatch.chdir(tmp_path)
+    through = runner.check(ws, LESSON_1, seed=3)
+    with CheckRunner(timeout=30) as own:
+        alone = own.check(ws, LESSON_1, seed=3)
+    assert through.status == alone.status == "failed", (through.message, alone.message)
+    assert [(c.name, c.status) for c in through.checks] == [(c.name, c.status) for c in alone.checks]
+
+
+def test_a_client_that_leaves_ends_its_check(servers, make_workspace, tmp_path):
+    marker = tmp_path / "pid"
+    body = f"import os\n\ndef softmax(scores):\n    open({str(marker)!r}, 'w').write(str(os.getpid()))\n    while True:\n        pass\n"
+    ws = make_workspace(overrides={"warmup.py": body})
+    runner = servers(ws)
+    runner.start()
+    sock = check_client.socket.socket(check_client.socket.AF_UNIX, check_client.socket.SOCK_STREAM)
+    sock.connect(str(check_client.socket_path(ws.root)))
+    check_client.send(sock, {"hello": check_client.version(), "workspace": str(ws.root)})
+    assert check_client.receive(sock, time.monotonic() + 10)["ok"]
+    check_client.send(sock, CheckRunner(timeout=600).request(ws, LESSON_1))
+    assert wait_until(marker.exists)
+    sock.close()  # Ctrl-C in the shell that asked
+    child = int(marker.read_text())
+    assert wait_until(lambda: not alive(child), timeout=10), "the check ran on after its client left"
+    assert servers(ws, timeout=1).check(ws, REGISTRY.get(1)).status == "error"  # and the server serves the next one
+
+
+def test_a_hung_server_is_stopped_and_replaced(servers, make_workspace, monkeypatch):
+    ws = make_workspace()
+    first = servers(ws)
+    assert first.check(ws, LESSON_1).passed
+    os.kill(first.server_pid, signal.SIGSTOP)
+    monkeypatch.setattr(check_client, "HELLO_TIMEOUT", 1.0)
+    stuck = servers(ws)
+    assert stuck.check(ws, LESSON_1).passed  # without the server, this once
+    assert "did not answer" in stuck.fallback_reason
+    assert wait_until(lambda: not alive(first.server_pid))
+    fresh = servers(ws)
+    assert fresh.check(ws, LESSON_1).passed and fresh.started_server and not fresh.fallback_reason
+
+
+def test_a_second_check_waits_its_turn_instead_of_falling_back(servers, make_workspace):
+    import threading
+
+    slow = "import time\n\ndef softmax(scores):\n    time.sleep(0.5)\n    import math\n    top = max(scores) if scores else 0\n" \
+           "    e = [math.exp(s - top) for s in scores]\n    return [x / sum(e) for x in e]\n"
+    ws = make_workspace(overrides={"warmup.py": slow})
+    servers(ws).start()
+    results = {}
+
+    def check(name):
+        runner = servers(ws)
+        results[name] = (runner.check(ws, LESSON_1), runner.fallback_reason)
+
+    threads = [threading.Thread(target=check, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+        time.sleep(0.3)
+    for t in threads:
+        t.join(120)
+    for name, (result, reason) in results.items():
+        assert reason == "", (name, reason)
+        assert result.status in ("passed", "failed", "error") and result.checks, (name, result.message)
+
+
+def test_at_most_a_few_servers_are_kept(servers, make_workspace, monkeypatch):
+    monkeypatch.setattr(check_client, "MAX_SERVERS", 2)
+    pids = []
+    for _ in range(3):
+        ws = make_workspace()
+        runner = servers(ws)
+        assert runner.check(ws, LESSON_1).passed
+        pids.append(runner.server_pid)
+    assert wait_until(lambda: not alive(pids[0])), "the least recently used server was not retired"
+    assert alive(pids[1]) and alive(pids[2])
+
+
+@pytest.mark.parametrize("args", [["check", "1", "-w=X"], ["list", "--server"], ["check", "١"], ["check", "1", "--timeout", "inf"]])
+def test_the_quick_path_leaves_what_the_full_command_line_refuses(args):
+    from tutor.cli.quick import parse
+
+    assert parse(args) is None

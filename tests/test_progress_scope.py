@@ -67,3 +67,62 @@ def test_a_bare_check_stops_at_the_first_lesson_that_does_not_pass(runner, make_
     checked = [r for r in results if r.status not in (Status.LOCKED, Status.NOT_RUN)]
     assert [r.number for r in checked] == [1, 2, 3, 4, 5] and checked[-1].status == Status.FAILED
     assert all(r.status in (Status.LOCKED, Status.NOT_RUN) for r in results[5:])
+
+
+SCALED = """
+import math
+
+try:
+    from model.fast import SCALE
+except ImportError:
+    SCALE = 1.0
+{extra}
+
+def softmax(scores):
+    top = max(scores) if scores else 0.0
+    exps = [math.exp((s - top) * SCALE * FACTOR) for s in scores]
+    return [e / sum(exps) for e in exps]
+"""
+
+
+def _passes_then(runner, ws, change) -> str:
+    course = Course(ws)
+    assert course.check(runner, [course.lesson(1)])[0].passed
+    assert Course(ws).state(course.lesson(1)) == Status.PASSED
+    change()
+    return Course(ws).state(course.lesson(1))
+
+
+def test_what_a_pass_depends_on_beyond_its_imports(runner, make_workspace, tmp_path):
+    """A module looked for and missing, a data file read at import, a helper that links
+    elsewhere, and a model/ folder that is itself a link: a change to any re-opens the lesson."""
+    import json
+    import shutil
+
+    # a module that was missing when the lesson passed, then added
+    ws = make_workspace(overrides={"warmup.py": SCALED.format(extra="FACTOR = 1.0")})
+    assert _passes_then(runner, ws, lambda: (ws.model_dir / "fast.py").write_text("SCALE = 2.0\n")) == Status.CHANGED
+
+    # a data file read by the code
+    extra = "import json, os\nFACTOR = json.load(open(os.path.join(os.path.dirname(__file__), 'cfg.json')))['factor']"
+    ws = make_workspace(overrides={"warmup.py": SCALED.format(extra=extra), "cfg.json": json.dumps({"factor": 1.0})})
+    assert _passes_then(runner, ws, lambda: (ws.model_dir / "cfg.json").write_text('{"factor": 2.0}')) == Status.CHANGED
+
+    # a helper module that is a link to a file outside model/
+    outside = tmp_path / "helper_outside.py"
+    outside.write_text("FACTOR = 1.0\n")
+    ws = make_workspace(overrides={"warmup.py": SCALED.format(extra="from model.helper import FACTOR")})
+    (ws.model_dir / "helper.py").symlink_to(outside)
+    assert _passes_then(runner, ws, lambda: outside.write_text("FACTOR = 2.0\n")) == Status.CHANGED
+
+    # model/ itself a link to a folder elsewhere
+    ws = make_workspace(overrides={"warmup.py": SCALED.format(extra="from model.helper import FACTOR"),
+                                   "helper.py": "FACTOR = 1.0\n"})
+    real = tmp_path / "model_elsewhere"
+    shutil.move(str(ws.model_dir), real)
+    ws.model_dir.symlink_to(real)
+    course = Course(ws)
+    assert course.check(runner, [course.lesson(1)])[0].passed
+    assert "helper.py" in course.store.lessons[1].last_files
+    (real / "helper.py").write_text("FACTOR = 2.0\n")
+    assert Course(ws).state(course.lesson(1)) == Status.CHANGED

@@ -25,7 +25,10 @@ def start(runner, text: bool) -> None:
     """Reach the worker before the first check, saying so when it takes a torch import."""
     from tutor.engine import check_client
 
-    slow = not isinstance(runner, check_client.ServerRunner) or not check_client.socket_path(runner.workspace_root).exists()
+    try:
+        slow = not isinstance(runner, check_client.ServerRunner) or not check_client.socket_path(runner.workspace_root).exists()
+    except (check_client.ServerUnavailable, OSError):
+        slow = True  # said below, once the runner has fallen back
     if text and slow:
         what = "the check server" if isinstance(runner, check_client.ServerRunner) else "the check worker"
         with console.status(f"Starting {what} (importing torch)…"):
@@ -68,6 +71,12 @@ def run_checks(course, runner, chosen, *, seed, timeout, record, include_runs, v
         results = course.check_in_order(runner, seed=seed, timeout=timeout, on_result=progress)
     if verbose is not None:
         flush()
+        skipped = [r.number for r in results if r.message.startswith("not checked:")]
+        if skipped:
+            from tutor.engine.settings import ranges
+
+            console.print(f"[dim]Not checked: lesson{'s' if len(skipped) > 1 else ''} {ranges(skipped)} (a round stops at "
+                          "the first lesson that does not pass; `tutor check N` checks any lesson).[/dim]")
     return results
 
 

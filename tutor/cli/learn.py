@@ -74,7 +74,7 @@ def check(
     workspace: WorkspaceOpt = None,
     solutions: Annotated[bool, typer.Option("--solutions", help="Check the reference solutions (in a temporary workspace) instead.")] = False,
     format: Annotated[Format, typer.Option("--format", "-f", help="text, json or junit.")] = Format.text,
-    timeout: Annotated[Optional[float], typer.Option(help="Seconds allowed for one lesson's checks (default: the course's check_timeout, else 10; a run milestone's: run_timeout, else 120).", min=0.1)] = None,
+    timeout: Annotated[Optional[float], typer.Option(help="Seconds allowed for one lesson's checks (default: the course's check_timeout, else 10; a run milestone's: run_timeout, else 120).", min=0.1, max=3600)] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed for the checks' random inputs (to replay a failure).")] = None,
     watch: Annotated[bool, typer.Option("--watch", help="Re-check whenever a lesson file is saved (Ctrl-C stops).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show passed checks and full tracebacks.")] = False,

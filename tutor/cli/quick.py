@@ -29,10 +29,12 @@ def parse(argv: list[str]) -> dict | None:
     args = iter(argv[1:])
     for arg in args:
         name, sep, inline = arg.partition("=")
+        if sep and not name.startswith("--"):
+            return None  # -w=DIR: the full command line reads it its own way
         try:
-            if arg.isdigit():
+            if arg.isascii() and arg.isdigit():
                 options["numbers"].append(int(arg))
-            elif arg in FLAGS:
+            elif arg in FLAGS and argv[0] == "check":
                 key, value = FLAGS[arg]
                 options[key] = value
             elif name in VALUES:
@@ -42,7 +44,7 @@ def parse(argv: list[str]) -> dict | None:
                 return None
         except (StopIteration, ValueError):
             return None
-    if options["timeout"] is not None and not 0.1 <= options["timeout"]:
+    if options["timeout"] is not None and not 0.1 <= options["timeout"] <= 3600:
         return None
     if argv[0] != "check" and (len(options["numbers"]) != (argv[0] == "show") or any(
             options[k] != v for k, v in (("timeout", None), ("seed", None), ("verbose", False), ("runs", True)))):
@@ -53,6 +55,13 @@ def parse(argv: list[str]) -> dict | None:
 
 def quick(argv: list[str]) -> int | None:
     """The exit code of a `tutor check` answered here, or None to let the full command line answer."""
+    try:
+        return _answer(argv)
+    except KeyboardInterrupt:
+        return 130  # Ctrl-C: the check ends with this command (the server kills it), without a traceback
+
+
+def _answer(argv: list[str]) -> int | None:
     options = parse(argv)
     if options is None:
         return None

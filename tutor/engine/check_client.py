@@ -30,7 +30,7 @@ from tutor.core import locations
 from tutor.engine.runner import SLACK, STARTUP_TIMEOUT, CheckRunner, not_run
 
 IDLE_SECONDS = 15 * 60.0  # a server nobody asked for this long exits
-HELLO_TIMEOUT = 5.0  # a server that does not answer a hello in this long is not used
+HELLO_TIMEOUT = 15.0  # a server whose turn it is and that does not answer in this long is hung
 
 
 class ServerUnavailable(RuntimeError):
@@ -98,13 +98,19 @@ def version() -> str:
     return digest.hexdigest()[:24]
 
 
-def peer_uid(sock: socket.socket) -> int | None:
-    """The uid of the process at the other end of a Unix socket (Linux); None elsewhere."""
+def peer_creds(sock: socket.socket) -> tuple[int, int] | None:
+    """(pid, uid) of the process at the other end of a Unix socket, as the kernel says (Linux);
+    None elsewhere."""
     option = getattr(socket, "SO_PEERCRED", None)
     if option is None:
         return None
-    creds = sock.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
-    return struct.unpack("3i", creds)[1]
+    pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i")))
+    return pid, uid
+
+
+def peer_uid(sock: socket.socket) -> int | None:
+    creds = peer_creds(sock)
+    return creds[1] if creds else None
 
 
 def send(sock: socket.socket, message: dict) -> None:
@@ -131,37 +137,65 @@ def receive(sock: socket.socket, deadline: float, limit: int = 64 * 2**20) -> di
     return message
 
 
+MAX_SERVERS = 3  # servers kept per user; starting another retires the least recently used
+SOCKET_PATH_MAX = 107  # bytes in a Unix socket's path (Linux's sun_path, less its final NUL)
+
+
 class ServerRunner(CheckRunner):
     """A CheckRunner whose checks run in the workspace's check server when one can be had;
-    otherwise in a worker of its own, exactly as CheckRunner does."""
+    otherwise in a worker of its own, exactly as CheckRunner does.
+
+    Clients of one workspace take turns (a lock beside the socket), so a second `tutor
+    check` waits for the first instead of taking a busy server for a dead one; a server
+    that does not answer its turn is stopped and replaced."""
 
     def __init__(self, workspace_root: Path, **kw) -> None:
         super().__init__(**kw)
         self.workspace_root = Path(workspace_root).resolve()
         self.fallback_reason = ""  # why the server is not used, once it is not
         self.started_server = False  # this runner started the server (the first call)
-        self.server_pid: int | None = None  # the server's, as its last hello said
+        self.server_pid: int | None = None  # the server's, as the kernel reports the peer
         self._version = ""
+        self._turn_lock = None
 
     def start(self) -> None:
         """Reach the server now (starting it when there is none), so the first check is fast."""
-        if self.fallback_reason:
-            return super().start()
-        try:
-            self._connect().close()
-        except ServerUnavailable as exc:
-            self.fallback_reason = str(exc)
-            super().start()
+        if not self.fallback_reason:
+            try:
+                with self._turn():
+                    self._connect().close()
+                return
+            except ServerUnavailable as exc:
+                self.fallback_reason = str(exc)
+        super().start()
 
     def exchange(self, request: dict) -> dict:
         if not self.fallback_reason:
             try:
-                sock = self._connect()
+                with self._turn():
+                    return self._ask(self._connect(), request)
             except ServerUnavailable as exc:
                 self.fallback_reason = str(exc)
-            else:
-                return self._ask(sock, request)
         return super().exchange(request)
+
+    def _turn(self):
+        """This workspace's clients one at a time: held while a check runs in the server."""
+        from filelock import FileLock
+
+        if self._turn_lock is None:
+            try:
+                path = self._socket_path()
+            except OSError as exc:
+                raise ServerUnavailable(f"no private folder for the check server ({exc})") from None
+            self._turn_lock = FileLock(str(path) + ".turn", timeout=3600)
+        return _Turn(self._turn_lock)
+
+    def _socket_path(self) -> Path:
+        path = socket_path(self.workspace_root)
+        if len(str(path).encode()) > SOCKET_PATH_MAX:
+            raise ServerUnavailable(f"the socket's path would be longer than a Unix socket allows ({path}); "
+                                    "set TUTOR_RUNTIME_DIR to a shorter folder")
+        return path
 
     def _ask(self, sock: socket.socket, request: dict) -> dict:
         """Send one request on a connection that said hello; the server's result, or the
@@ -171,29 +205,46 @@ class ServerRunner(CheckRunner):
                 send(sock, request)
                 raw = receive(sock, time.monotonic() + float(request["timeout"]) + SLACK)
             if raw is None:
-                if self.server_pid:  # killed mid-check: what its checks left running goes too
-                    from tutor.engine.hardening import kill_session
-
-                    kill_session(self.server_pid)
+                self._stop_server()  # it died mid-check: what its checks left running goes too
                 raise ConnectionError("the check server stopped answering")
             if raw.get("id") != request["id"] or "status" not in raw:
                 raise ValueError("the check server's answer was not for this request")
             return raw
+        except TimeoutError:
+            self._stop_server()
+            return not_run(request, ConnectionError("the check server stopped answering (it was stopped; "
+                                                    "the next check starts a new one)"))
         except (OSError, ValueError) as exc:
             return not_run(request, exc)
+
+    def _stop_server(self) -> None:
+        """End a server that died or hangs, with whatever its checks left running in its
+        session, and remove its socket so that the next call starts anew."""
+        from tutor.engine.hardening import kill_session
+
+        if self.server_pid:
+            try:
+                os.kill(self.server_pid, 9)
+            except (ProcessLookupError, PermissionError):
+                pass
+            kill_session(self.server_pid)
+        try:
+            self._socket_path().unlink()
+        except (OSError, ServerUnavailable):
+            pass
 
     # -- reaching a server --
     def _connect(self) -> socket.socket:
         """A connection to this workspace's server, after a hello in the same version;
         starts a server (under a lock, once) when there is none or it is stale."""
-        self._version = self._version or version()
-        path = socket_path(self.workspace_root)
-        sock = self._hello(path)
-        if sock is not None:
-            return sock
         from filelock import FileLock, Timeout
 
+        self._version = self._version or version()
+        path = self._socket_path()
         try:
+            sock = self._hello(path)
+            if sock is not None:
+                return sock
             with FileLock(str(path) + ".lock", timeout=STARTUP_TIMEOUT):
                 sock = self._hello(path)  # another tutor may have started one meanwhile
                 if sock is None:
@@ -201,33 +252,40 @@ class ServerRunner(CheckRunner):
                     sock = self._wait_ready(path)
         except Timeout:
             raise ServerUnavailable("another tutor is still starting the check server") from None
+        except OSError as exc:
+            raise ServerUnavailable(f"the check server could not be reached ({exc})") from None
         return sock
 
     def _hello(self, path: Path) -> socket.socket | None:
         """A connection that said hello in this version; None when there is no server there
-        (a stale one steps down when told our version)."""
-        if not path.exists():
+        (a stale one steps down when told our version). A server that takes its turn and
+        does not answer is stopped."""
+        if not path.exists() and not path.is_symlink():
             return None
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(HELLO_TIMEOUT)
             sock.connect(str(path))
-            uid = peer_uid(sock)
-            if uid is not None and uid != os.getuid():
+            creds = peer_creds(sock)
+            if creds is not None and creds[1] != os.getuid():
                 raise ServerUnavailable(f"the socket {path} belongs to another user")
+            self.server_pid = creds[0] if creds else None
             send(sock, {"hello": self._version, "workspace": str(self.workspace_root)})
             answer = receive(sock, time.monotonic() + HELLO_TIMEOUT)
-        except (ConnectionRefusedError, FileNotFoundError):
+        except (ConnectionRefusedError, FileNotFoundError, NotADirectoryError):
             sock.close()
             return None  # a server that died and left its socket behind
         except ServerUnavailable:
             sock.close()
             raise
+        except TimeoutError:
+            sock.close()
+            self._stop_server()
+            raise ServerUnavailable("the check server did not answer (it was stopped; the next check starts a new one)") from None
         except (OSError, ValueError) as exc:
             sock.close()
             raise ServerUnavailable(f"the check server did not answer ({exc})") from None
         if answer and answer.get("ok"):
-            self.server_pid = answer.get("pid")
             return sock
         sock.close()
         if answer and answer.get("stale"):
@@ -242,27 +300,50 @@ class ServerRunner(CheckRunner):
             time.sleep(0.01)
 
     def _spawn(self, path: Path) -> None:
+        if path.is_dir() and not path.is_symlink():
+            raise ServerUnavailable(f"{path} is a folder, where the check server's socket belongs")
         try:
             path.unlink()
         except FileNotFoundError:
             pass
+        self._retire_others(path)
         env = dict(os.environ)
         env["PYTHONPATH"] = locations.child_pythonpath()
         env.setdefault("PYTHONWARNINGS", "ignore")
         log = open(path.with_suffix(".log"), "ab")  # noqa: SIM115 - handed to the child
         try:
-            self._proc = None
             self._server = subprocess.Popen(
                 locations.python_command("tutor.engine.check_server", str(path), str(self.workspace_root), self._version,
                                          str(idle_seconds())),
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, cwd=str(self.workspace_root),
                 start_new_session=True,  # outlives this command; Ctrl-C here does not reach it
             )
-        except OSError as exc:
-            raise ServerUnavailable(f"the check server could not start ({exc})") from None
         finally:
             log.close()
         self.started_server = True
+
+    @staticmethod
+    def _retire_others(path: Path) -> None:
+        """Keep at most MAX_SERVERS servers of this user (about 300 MB each): ask the least
+        recently used ones to exit. A server touches its socket after every check."""
+        others = [p for p in path.parent.glob("check-*.sock") if p != path]
+        try:
+            others.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+        except OSError:
+            return
+        for old in others[MAX_SERVERS - 1:]:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(1.0)
+                sock.connect(str(old))
+                send(sock, {"stop": True})
+            except OSError:
+                try:
+                    old.unlink()  # nobody answers there
+                except OSError:
+                    pass
+            finally:
+                sock.close()
 
     def _wait_ready(self, path: Path) -> socket.socket:
         deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -276,3 +357,23 @@ class ServerRunner(CheckRunner):
                 return sock
             time.sleep(0.02)
         raise ServerUnavailable("the check server did not start in time")
+
+
+class _Turn:
+    """The turn lock as a context manager whose failure to get it is a ServerUnavailable."""
+
+    def __init__(self, lock) -> None:
+        self.lock = lock
+
+    def __enter__(self) -> None:
+        from filelock import Timeout
+
+        try:
+            self.lock.acquire()
+        except Timeout:
+            raise ServerUnavailable("another check of this workspace has held the server for an hour") from None
+        except OSError as exc:
+            raise ServerUnavailable(f"the check server's lock could not be taken ({exc})") from None
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.release()

@@ -83,6 +83,9 @@ class CheckServer:
         worker.PARENT_FDS[:] = [self.listener.fileno(), conn.fileno()]
         try:
             hello = receive(conn, time.monotonic() + REQUEST_TIMEOUT, limit=1 << 16)
+            if hello and hello.get("stop") is True:  # another workspace's client retires this server
+                self.step_down()
+                return False
             if not hello or "hello" not in hello:
                 return True
             if hello["hello"] != self.version:
@@ -99,7 +102,11 @@ class CheckServer:
             if request.get("workspace") != self.workspace:
                 send(conn, {"id": request.get("id"), "error": "another workspace"})
                 return True
-            send(conn, {**self.run(request), "id": request.get("id")})
+            send(conn, {**self.run(request, conn.fileno()), "id": request.get("id")})
+            try:
+                os.utime(self.path)  # recently used: the last to be retired when another server starts
+            except OSError:
+                pass
         except (OSError, ValueError, TimeoutError):
             pass  # the client left or spoke nonsense; the next one is served
         finally:
@@ -107,9 +114,10 @@ class CheckServer:
         return True
 
     @staticmethod
-    def run(request: dict) -> dict:
+    def run(request: dict, client: int) -> dict:
+        """The check's result; the check is ended as soon as the client goes away (Ctrl-C)."""
         try:
-            return worker.run_in_child(request)
+            return worker.run_in_child(request, abort_fd=client)
         except Exception as exc:  # noqa: BLE001 - keep serving; report the fault
             return {"number": request.get("number"), "status": "error", "checks": [],
                     "message": f"The check server failed: {exc!r}", "traceback": traceback.format_exc(),

@@ -24,6 +24,7 @@ from tutor.engine.status import Status
 from tutor.engine.workspace import Workspace
 
 DEFAULT_TIMEOUT = 10.0  # seconds for one lesson's checks
+MAX_TIMEOUT = 3600.0  # no check waits longer, whatever is asked
 DEFAULT_MEMORY_MB = 2048  # on top of what the worker holds after importing torch
 STARTUP_TIMEOUT = 120.0  # a cold torch import on a slow laptop
 SLACK = 15.0  # the worker enforces the time limit; this catches a stuck worker
@@ -159,13 +160,15 @@ class CheckRunner:
             "workspace": str(workspace.root),
             "files": list(lesson.files),
             "checks_path": str(lesson.checks_path),
-            "timeout": max(self.timeout if timeout is None else timeout, lesson.min_timeout),
+            "timeout": min(max(self.timeout if timeout is None else timeout, lesson.min_timeout), MAX_TIMEOUT),
             "memory_mb": self.memory_mb,
             "seed": random.randrange(1, 2**31) if seed is None else seed,
             "id": secrets.token_hex(8),
             "threads": self.threads,
             # Run-milestone checks read checkpoints from the user data folder: the app's, now.
             "data_home": str(data_home()),
+            # The child takes this command's environment, whichever process forks it.
+            "env": dict(os.environ),
         }
 
     def check(self, workspace: Workspace, lesson: Lesson, *, seed: int | None = None, timeout: float | None = None) -> LessonResult:

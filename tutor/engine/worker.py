@@ -179,6 +179,7 @@ def run_checks(request: dict[str, Any], emit: Callable[[dict[str, Any]], None]) 
     spec.loader.exec_module(checks_module)
     checks = _collect_checks(checks_module)
     guard = Guard(checks_module, checks)
+    sys.meta_path.insert(0, _ImportsSought)  # type: ignore[arg-type]
 
     for name in request["files"]:
         module = f"model.{Path(name).stem}"
@@ -213,14 +214,42 @@ def run_checks(request: dict[str, Any], emit: Callable[[dict[str, Any]], None]) 
     emit({"event": "done"})
 
 
+class _ImportsSought:
+    """First on sys.meta_path while the learner's code runs: notes every module of the
+    `model` package that is asked for, found or not (`try: import model.fast` that fails
+    today depends on model/fast.py all the same), and finds nothing itself."""
+
+    sought: set[str] = set()
+
+    @classmethod
+    def find_spec(cls, fullname: str, path: Any = None, target: Any = None) -> None:
+        if fullname == "model" or fullname.startswith("model."):
+            cls.sought.add(fullname)
+        return None
+
+
 def _model_files_loaded(model_dir: Path) -> list[str]:
-    """The files of model/ that this lesson's run imported: a later edit to any other
-    file cannot change its verdict, so the pass it earned stays true."""
+    """The files of model/ that this lesson's run imported or looked for: a later edit to
+    any other file cannot change its verdict, so the pass it earned stays true. Paths are
+    taken as the import system saw them (model/helper.py that links elsewhere is
+    model/helper.py), and as they resolve (a model/ folder that is itself a link)."""
     used = set()
+    roots = [Path(os.path.abspath(model_dir)), model_dir.resolve()]
     for module in list(sys.modules.values()):
         filename = getattr(module, "__file__", None)
-        if isinstance(filename, str) and _inside(filename, model_dir):
-            used.add(Path(filename).resolve().relative_to(model_dir).as_posix())
+        if not isinstance(filename, str):
+            continue
+        for root, name in ((roots[0], Path(os.path.abspath(filename))), (roots[1], Path(filename).resolve())):
+            try:
+                used.add(name.relative_to(root).as_posix())
+                break
+            except ValueError:
+                continue
+    for fullname in _ImportsSought.sought:
+        parts = fullname.split(".")[1:]
+        if parts:
+            used.add("/".join(parts) + ".py")
+            used.add("/".join(parts) + "/__init__.py")
     return sorted(used)
 
 
@@ -244,8 +273,7 @@ def _child_entry(request: dict[str, Any], result_fd: int, capture: str | int, ke
         os.dup2(null, 0)  # input() must not read the worker's request pipe
         os.close(null)
         out = os.dup(capture) if isinstance(capture, int) else os.open(capture, os.O_WRONLY | os.O_APPEND)
-        if request.get("tmpdir"):  # the check's own scratch folder, removed with the check
-            os.environ["TMPDIR"] = tempfile.tempdir = str(request["tmpdir"])
+        _take_callers_place(request)
         os.dup2(out, 1)
         os.dup2(out, 2)
         os.close(out)
@@ -261,6 +289,22 @@ def _child_entry(request: dict[str, Any], result_fd: int, capture: str | int, ke
         finally:
             os._exit(3)
     os._exit(0)
+
+
+def _take_callers_place(request: dict[str, Any]) -> None:
+    """The environment and folder of the command that asked for the check, whichever process
+    forks it (a worker of its own, or a check server started by an earlier command): the
+    same code then gets the same verdict either way. The workspace is the current folder."""
+    env = request.get("env")
+    if isinstance(env, dict):
+        os.environ.clear()
+        os.environ.update({str(k): str(v) for k, v in env.items()})
+    if request.get("tmpdir"):  # the check's own scratch folder, removed with the check
+        os.environ["TMPDIR"] = tempfile.tempdir = str(request["tmpdir"])
+    try:
+        os.chdir(request["workspace"])
+    except (OSError, KeyError, TypeError):
+        pass
 
 
 # Descriptors of the process that forks the checks (a check server's sockets): closed in
@@ -334,7 +378,7 @@ def _exit_reason(code: int) -> str:
 
 
 def supervise(read_fd: int, poll: Callable[[], int | None], kill: Callable[[], None], request: dict[str, Any],
-              capture: str | int, key: str, pid: int | None = None) -> dict[str, Any]:
+              capture: str | int, key: str, pid: int | None = None, abort_fd: int | None = None) -> dict[str, Any]:
     """Collect a child's events within the time limit; explain any way it ended badly.
 
     The child's end, not the pipe's, ends the wait: a process the learner started
@@ -355,8 +399,12 @@ def supervise(read_fd: int, poll: Callable[[], int | None], kill: Callable[[], N
             spent = time_spent(pid) if pid else None
             kill()
             break
-        ready, _, _ = select.select([read_fd], [], [], min(remaining, 0.05))
-        if ready:
+        ready, _, _ = select.select([read_fd] + ([abort_fd] if abort_fd is not None else []), [], [], min(remaining, 0.05))
+        if abort_fd is not None and abort_fd in ready:
+            kill()  # the one who asked has gone (Ctrl-C): the check ends with it
+            abort_fd = None
+            continue
+        if read_fd in ready:
             chunk = os.read(read_fd, 1 << 16)
             if not chunk:
                 break  # the pipe closed: the child is ending; wait for it below
@@ -472,38 +520,34 @@ def _clean_used(files: object) -> list[str] | None:
 
 
 def time_spent(pid: int) -> tuple[float, float] | None:
-    """(seconds on a processor, seconds waiting for one) of every thread of `pid` so far,
-    from Linux's scheduler statistics; None where they cannot be read."""
-    run = wait = 0.0
+    """(seconds on a processor, seconds waiting for one) of the main thread of `pid` so far,
+    from Linux's scheduler statistics; None where they cannot be read. The main thread
+    alone: it runs the checks, and the threads of a matrix product would add up to more
+    seconds than the clock shows."""
     try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
+        with open(f"/proc/{pid}/schedstat") as f:
+            fields = f.read().split()
+        run, wait = int(fields[0]) / 1e9, int(fields[1]) / 1e9
+    except (OSError, ValueError, IndexError):
         return None
-    for task in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
-                fields = f.read().split()
-            run += int(fields[0]) / 1e9
-            wait += int(fields[1]) / 1e9
-        except (OSError, ValueError, IndexError):
-            continue
     return (run, wait) if run or wait else None
 
 
 def timeout_reason(limit: float, elapsed: float, spent: tuple[float, float] | None) -> str:
     """Why a check ran out of time, as far as the scheduler can tell: a busy machine (the
-    child waited for a processor), code that waited (sleep, input, a lock), or code that
-    computed all along (an endless loop, or far too slow)."""
+    check waited for a processor a good part of the time), code that waited (sleep,
+    input, a lock), or code that computed all along (an endless loop, or far too slow)."""
     if spent:
         run, wait = spent
-        if wait >= 0.25 * elapsed:
+        if wait >= 0.25 * max(run + wait, 1e-9) and wait >= 0.1 * elapsed:
             try:
                 load = f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
             except OSError:
                 load = f"{os.cpu_count()} cores"
-            return (f"was slowed by a busy machine and did not finish within {limit:g} s: it waited {wait:.1f} s of those "
-                    f"for a processor and computed for only {run:.1f} s ({load}). That is the machine, not your code: "
-                    "check again when it is quieter, or allow more time with --timeout SECONDS")
+            return (f"was slowed by a busy machine and did not finish within {limit:g} s: it waited {wait:.1f} s "
+                    f"for a processor and computed for {run:.1f} s ({load}). If your code is only slow, check again when "
+                    "the machine is quieter, or allow more time with --timeout SECONDS; an endless loop would not "
+                    "finish either way")
         if run < 0.3 * elapsed:
             return (f"did not finish within {limit:g} s, and computed for only {run:.1f} s of them: it was waiting "
                     "(time.sleep, input(), a lock, or another process that never answered)")
@@ -555,8 +599,8 @@ def _assemble(events: list[dict[str, Any]], timed_out: bool, code: int, elapsed:
             why = timeout_reason(float(request["timeout"]), elapsed, spent)
         else:
             why = f"stopped: the check process {_exit_reason(code)}"
-        where = f"the check '{running}'" if running else "loading the lesson"
-        who = "the check" if why.startswith("was slowed") else "your code" if running else "the worker"
+        where = f"the check '{running}'" if running else "loading the lesson and your files"
+        who = "the check" if why.startswith("was slowed") else "your code" if running or timed_out else "the worker"
         message = f"While running {where}, {who} {why}" if running else f"While {where}, {who} {why}"
         if running:
             checks.append({"name": running, "status": "error", "message": message, "traceback": ""})
@@ -589,18 +633,18 @@ def _read_capture(capture: str | int) -> str:
             pass
 
 
-def run_in_child(request: dict[str, Any]) -> dict[str, Any]:
+def run_in_child(request: dict[str, Any], abort_fd: int | None = None) -> dict[str, Any]:
     """Run one lesson's checks in a fresh child and return its result. The child's printed
     output goes to an unlinked file and its temporary files to a folder of its own, removed
     after the check: a worker killed meanwhile leaves nothing in /tmp but that folder."""
     scratch = tempfile.mkdtemp(prefix="tutor-check-")
     try:
-        return _run_in_child({**request, "tmpdir": scratch})
+        return _run_in_child({**request, "tmpdir": scratch}, abort_fd)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _run_in_child(request: dict[str, Any]) -> dict[str, Any]:
+def _run_in_child(request: dict[str, Any], abort_fd: int | None = None) -> dict[str, Any]:
     key = secrets.token_hex(16)  # drawn per request: a child cannot reuse an earlier one
     fd, capture_path = tempfile.mkstemp(prefix="tutor-output-", suffix=".txt")
     read_fd, write_fd = os.pipe()
@@ -630,7 +674,7 @@ def _run_in_child(request: dict[str, Any]) -> dict[str, Any]:
                 except (ProcessLookupError, PermissionError):
                     pass
 
-        return supervise(read_fd, poll, kill, request, capture, key, pid)
+        return supervise(read_fd, poll, kill, request, capture, key, pid, abort_fd)
 
     os.close(fd)
     proc = subprocess.Popen(  # pragma: no cover - platforms without fork()

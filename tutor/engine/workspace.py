@@ -64,10 +64,7 @@ class Workspace:
         for path in sorted(model.rglob("*")):
             if "__pycache__" in path.parts or not path.is_file():
                 continue
-            try:
-                digests[path.relative_to(model).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
-            except OSError:
-                digests[path.relative_to(model).as_posix()] = "<unreadable>"
+            digests[path.relative_to(model).as_posix()] = _content_digest(path)
         return digests
 
     def fingerprint(self, lesson: Lesson, used: list[str] | None = None, digests: dict[str, str] | None = None) -> str:
@@ -81,7 +78,10 @@ class Workspace:
         if used is None:
             names = sorted(digests)
         else:
-            names = sorted({"__init__.py", *lesson.files, *used})
+            # Files other than Python source are read by code in ways no import shows (a JSON of
+            # settings, say): every one of them counts for every lesson.
+            data = {name for name in digests if not name.endswith(".py")}
+            names = sorted({"__init__.py", *lesson.files, *used, *data})
         digest = hashlib.sha256()
         if used is not None:
             digest.update(f"tutor {__version__}".encode())
@@ -120,6 +120,19 @@ def _check_api_files() -> list[Path]:
 
 
 _DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def _content_digest(path: Path) -> str:
+    """sha256 of a learner's file, read again only when its size or time changed (the
+    digests of model/ are taken before every lesson of a round)."""
+    try:
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        if key not in _DIGESTS:
+            _DIGESTS[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+        return _DIGESTS[key]
+    except OSError:
+        return "<unreadable>"
 
 
 def _file_digest(path: Path) -> str:
