@@ -406,6 +406,7 @@ def test_the_scan_reads_the_tree_not_the_text(tmp_path):
         "import torch\ntorch.Tensor.cpu = lambda self: self\n": "patches torch",
         "from torch.nn.functional import scaled_dot_product_attention\n": "calls the reference",
         "import sys\nm = sys.modules['tutor.checks']\n": "built strings",
+        "import torch\nsetattr(torch.Tensor, 'cpu', lambda self: self)\n": "patches torch",
     }
     for source, rule in hostile.items():
         assert any(rule in found for found in scan_source(source)), (source, scan_source(source))
@@ -415,6 +416,10 @@ def test_the_scan_reads_the_tree_not_the_text(tmp_path):
         from torch import nn
 
         from model.layers import LayerNorm, gelu
+
+        def swap(model, name, layer):
+            parent, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent), child, layer)
 
         def forward(x: torch.Tensor, mask: torch.Tensor = None) -> torch.Tensor:
             scores: torch.Tensor = x @ x.transpose(-2, -1)

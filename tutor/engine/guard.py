@@ -36,20 +36,77 @@ def _attrs(owner: Any, names: tuple[str, ...], prefix: str) -> dict[str, tuple[A
     return found
 
 
-def _every_attr(owner: Any, prefix: str) -> dict[str, tuple[Any, str, Any]]:
-    """Every attribute of `owner` that reads back as the same object each time (a method, a
-    property, a function; not a view made afresh on each read): a tensor's `.cpu`, say, as
-    much as `allclose`, since a check may pass what it returns to a comparison."""
-    found = {}
-    for name in dir(owner):
-        try:
-            value = getattr(owner, name)
-            if getattr(owner, name) is not value:
+_STABLE: dict[int, tuple[str, ...]] = {}  # id(owner) -> its stable attribute names, found once per worker
+
+
+def _stable_names(owner: Any) -> tuple[str, ...]:
+    """The attributes of `owner` that read back as the same object each time (a method, a
+    property, a function; not a view made afresh on each read). Listed once in the worker
+    (`prepare`), before any child is forked: dir() and the lazy imports it triggers are
+    not paid again by every check."""
+    key = id(owner)
+    if key not in _STABLE:
+        names = []
+        for name in dir(owner):
+            try:
+                value = getattr(owner, name)
+                if getattr(owner, name) is value:
+                    names.append(name)
+            except Exception:  # noqa: BLE001 - an attribute that cannot be read is not one a check uses
                 continue
-        except Exception:  # noqa: BLE001 - an attribute that cannot be read is not one a check uses
-            continue
+        _STABLE[key] = tuple(names)
+    return _STABLE[key]
+
+
+def _every_attr(owner: Any, prefix: str) -> dict[str, tuple[Any, str, Any]]:
+    """Every stable attribute of `owner`: a tensor's `.cpu`, say, as much as `allclose`,
+    since a check may pass what it returns to a comparison."""
+    found = {}
+    for name in _stable_names(owner):
+        value = getattr(owner, name, None)
         found[f"{prefix}.{name}"] = (owner, name, value)
     return found
+
+
+_BASELINE: list[tuple[dict[str, tuple[Any, str, Any]], dict[str, Any], dict[str, Any]]] = []
+
+
+def _baseline() -> tuple[dict[str, tuple[Any, str, Any]], dict[str, Any], dict[str, Any]]:
+    """The tools every lesson's checks rely on, as they are before any learner code: taken
+    once by the worker (`prepare`), whose children inherit it, or here when there is none."""
+    if _BASELINE:
+        return _BASELINE[0]
+    import numpy
+    import torch
+    import torch.nn.functional as F
+    import torch.testing
+
+    import tutor.checks as api
+    import tutor.checks.torch_refs as refs
+
+    modules = {name: sys.modules.get(name) for name in
+               ("tutor.checks", "tutor.checks.torch_refs", "torch", "torch.testing", "torch.nn.functional",
+                "math", "builtins", "numpy")}
+    tools: dict[str, tuple[Any, str, Any]] = {}
+    tools.update(_module_functions(api, "tutor.checks"))
+    tools.update(_module_functions(refs, "tutor.checks.torch_refs"))
+    tools.update(_attrs(builtins, _BUILTINS, "builtins"))
+    tools.update(_every_attr(torch, "torch"))
+    tools.update(_every_attr(torch._C.TensorBase, "torch.Tensor"))
+    tools.update(_every_attr(torch.Tensor, "torch.Tensor"))
+    tools.update(_every_attr(torch.nn.Module, "torch.nn.Module"))
+    tools.update(_attrs(torch.testing, ("assert_close",), "torch.testing"))
+    tools.update(_every_attr(F, "torch.nn.functional"))
+    tools.update(_attrs(math, _MATH, "math"))
+    tools.update(_attrs(numpy, ("allclose", "isclose", "array_equal"), "numpy"))
+    code = {label: getattr(value, "__code__", None) for label, (_o, _n, value) in tools.items()}
+    return tools, modules, code
+
+
+def prepare() -> None:
+    """Take the baseline now, in the worker, for every child it forks: neither dir() nor the
+    lazy imports it triggers are paid again by each check."""
+    _BASELINE[:] = [_baseline()]
 
 
 def _module_functions(module: ModuleType, prefix: str) -> dict[str, tuple[Any, str, Any]]:
@@ -62,33 +119,14 @@ class Guard:
     """A snapshot of the tools the checks use; `changed()` names any that were replaced."""
 
     def __init__(self, checks_module: ModuleType, checks: list[tuple[str, Any]]) -> None:
-        import numpy
-        import torch
-        import torch.nn.functional as F
-        import torch.testing
-
-        import tutor.checks as api
-        import tutor.checks.torch_refs as refs
-
-        self._modules = {name: sys.modules.get(name) for name in
-                         ("tutor.checks", "tutor.checks.torch_refs", "torch", "torch.testing", "torch.nn.functional",
-                          "math", "builtins", "numpy")}
-        watched: dict[str, tuple[Any, str, Any]] = {}
-        watched.update(_module_functions(api, "tutor.checks"))
-        watched.update(_module_functions(refs, "tutor.checks.torch_refs"))
+        tools, modules, code = _baseline()
+        watched = dict(tools)
         watched.update(_module_functions(checks_module, "checks"))
-        watched.update(_attrs(builtins, _BUILTINS, "builtins"))
-        watched.update(_every_attr(torch, "torch"))
-        watched.update(_every_attr(torch._C.TensorBase, "torch.Tensor"))
-        watched.update(_every_attr(torch.Tensor, "torch.Tensor"))
-        watched.update(_every_attr(torch.nn.Module, "torch.nn.Module"))
-        watched.update(_attrs(torch.testing, ("assert_close",), "torch.testing"))
-        watched.update(_every_attr(F, "torch.nn.functional"))
-        watched.update(_attrs(math, _MATH, "math"))
-        watched.update(_attrs(numpy, ("allclose", "isclose", "array_equal"), "numpy"))
+        self._modules = modules
         self._watched = watched
         # A function's code can be swapped without replacing the function object.
-        self._code = {label: getattr(value, "__code__", None) for label, (_o, _n, value) in watched.items()}
+        self._code = {**code, **{label: getattr(value, "__code__", None) for label, (_o, _n, value) in watched.items()
+                                 if label.startswith("checks.")}}
         self._checks = [(func, func.__code__) for _name, func in checks]
 
     def changed(self) -> list[str]:

@@ -170,8 +170,12 @@ class _Reader(ast.NodeVisitor):
         name = func.id if isinstance(func, ast.Name) else None
         if name in ("exec", "eval", "compile", "__import__"):
             self.flag(STRINGS if name != "__import__" else BUILT, node)
-        if name in ("getattr", "setattr", "delattr", "hasattr") and len(node.args) >= 2 and not _is_literal_name(node.args[1]):
+        if name in ("getattr", "hasattr") and len(node.args) >= 2 and not _is_literal_name(node.args[1]):
             self.flag(BUILT, node)
+        if name in ("setattr", "delattr") and node.args:
+            # Replacing a submodule by name is ordinary model surgery; into torch or sys, a patch.
+            if _root_name(node.args[0]) in (*PATCHED_ROOTS, "sys"):
+                self.flag(PATCHES, node)
         self.generic_visit(node)
 
     def _assigned(self, target: ast.AST) -> None:

@@ -235,7 +235,10 @@ def _model_files_loaded(model_dir: Path) -> list[str]:
     model/helper.py), and as they resolve (a model/ folder that is itself a link)."""
     used = set()
     roots = [Path(os.path.abspath(model_dir)), model_dir.resolve()]
-    for module in list(sys.modules.values()):
+    # The learner's files are the modules of the `model` package; torch and the rest are
+    # thousands of modules whose attributes are not read (some load lazily when asked).
+    mine = [module for name, module in list(sys.modules.items()) if name == "model" or name.startswith("model.")]
+    for module in mine:
         filename = getattr(module, "__file__", None)
         if not isinstance(filename, str):
             continue
@@ -707,6 +710,9 @@ def warm_up() -> None:
 
     import tutor.checks  # noqa: F401
     import tutor.checks.torch_refs  # noqa: F401
+    from tutor.engine.guard import prepare
+
+    prepare()
 
 
 def _lines(fd: int):
