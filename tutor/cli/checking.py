@@ -22,22 +22,31 @@ def make_runner(course, *, server: bool):
 
 
 def start(runner, text: bool) -> None:
-    """Reach the worker before the first check, saying so when it takes a torch import."""
+    """Reach the worker before the first check, saying so when it takes a torch import. A
+    server already listening is not greeted twice: the first check reaches it."""
     from tutor.engine import check_client
 
+    server = isinstance(runner, check_client.ServerRunner)
     try:
-        slow = not isinstance(runner, check_client.ServerRunner) or not check_client.socket_path(runner.workspace_root).exists()
+        listening = server and check_client.socket_path(runner.workspace_root).exists()
     except (check_client.ServerUnavailable, OSError):
-        slow = True  # said below, once the runner has fallen back
-    if text and slow:
-        what = "the check server" if isinstance(runner, check_client.ServerRunner) else "the check worker"
-        with console.status(f"Starting {what} (importing torch)…"):
+        listening = False
+    if listening:
+        return
+    if text:
+        with console.status(f"Starting {'the check server' if server else 'the check worker'} (importing torch)…"):
             runner.start()
     else:
         runner.start()
+    say_fallback(runner, text)
+
+
+def say_fallback(runner, text: bool) -> None:
+    """Once, on stderr: why the checks ran without the check server."""
     reason = getattr(runner, "fallback_reason", "")
-    if text and reason:
+    if text and reason and not getattr(runner, "fallback_said", False):
         err.print(f"[dim]Checking without the check server: {reason}.[/dim]", soft_wrap=True)
+        runner.fallback_said = True
 
 
 def run_checks(course, runner, chosen, *, seed, timeout, record, include_runs, verbose: bool | None) -> list:
@@ -71,6 +80,7 @@ def run_checks(course, runner, chosen, *, seed, timeout, record, include_runs, v
         results = course.check_in_order(runner, seed=seed, timeout=timeout, on_result=progress)
     if verbose is not None:
         flush()
+        say_fallback(runner, True)
         skipped = [r.number for r in results if r.message.startswith("not checked:")]
         if skipped:
             from tutor.engine.settings import ranges
