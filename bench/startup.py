@@ -79,25 +79,28 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         ws = write_workspace(Path(tmp) / "ws", {"__init__.py": "", **generate_stubs()})
-        floor = statistics.median(timed([sys.executable, "-c", "import textual.app"]) for _ in range(args.repeat))
-        widgets = statistics.median(
-            float(subprocess.run([sys.executable, "-c", SAME_WIDGETS, str(time.time())], check=True, capture_output=True,
-                                 text=True, cwd=ROOT).stdout) for _ in range(args.repeat))
-        paints, torch_seen = [], []
+        env = {"TUTOR_HOME": str(Path(tmp) / "home"), "PATH": ""}
+        floors, widgets, paints, torch_seen = [], [], [], []
+        # In turns (floor, widgets, app; again...), so that a machine growing busier or
+        # quieter moves the three columns alike; the ratio is taken within each turn.
         for _ in range(args.repeat):
+            floors.append(timed([sys.executable, "-c", "import textual.app"]))
+            widgets.append(float(subprocess.run([sys.executable, "-c", SAME_WIDGETS, str(time.time())], check=True,
+                                                capture_output=True, text=True, cwd=ROOT).stdout))
             out = subprocess.run([sys.executable, "-c", FIRST_PAINT, str(ws.root), str(time.time())], check=True,
-                                 capture_output=True, text=True, cwd=ROOT, env={"TUTOR_HOME": str(Path(tmp) / "home"), "PATH": ""})
+                                 capture_output=True, text=True, cwd=ROOT, env=env)
             seconds, torch = out.stdout.split()
             paints.append(float(seconds))
             torch_seen.append(torch == "True")
-    paint = statistics.median(paints)
-    rows = [("python -c 'import textual.app' (the floor)", floor),
+    rows = [("python -c 'import textual.app' (the floor)", floors),
             ("Textual alone painting the map's widgets", widgets),
-            ("tutor app: process start to first paint", paint)]
-    print(f"{'what':<46} {'seconds':>8} {'/ floor':>8}")
-    for label, seconds in rows:
-        print(f"{label:<46} {seconds:8.2f} {seconds / floor:7.2f}x")
-    print(f"the tutor's own share of the first paint: {paint - widgets:.2f} s")
+            ("tutor app: process start to first paint", paints)]
+    print(f"{'what':<46} {'seconds':>8} {'/ floor':>8}   (medians of {args.repeat} turns)")
+    for label, times in rows:
+        ratio = statistics.median(t / f for t, f in zip(times, floors))
+        print(f"{label:<46} {statistics.median(times):8.2f} {ratio:7.2f}x")
+    paint, widget = statistics.median(paints), statistics.median(widgets)
+    print(f"the tutor's own share of the first paint: {paint - widget:.2f} s")
     print(f"torch imported before first paint: {'yes' if any(torch_seen) else 'no'}")
 
 
