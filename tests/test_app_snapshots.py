@@ -22,8 +22,20 @@ def app(tmp_path, monkeypatch):
     return TutorApp(ws.root)
 
 
+async def settled(pilot):
+    """The map paints its lessons first, then the progress bar and the footer's keys."""
+    from textual.widgets import Footer
+
+    for _ in range(100):
+        footers = pilot.app.screen.query(Footer)
+        if footers and footers.first().children:
+            break
+        await pilot.pause(0.02)
+    await pilot.pause()
+
+
 def test_lesson_map(snap_compare, app):
-    assert snap_compare(app, terminal_size=SIZE)
+    assert snap_compare(app, terminal_size=SIZE, run_before=settled)
 
 
 def test_lesson_map_light_theme(snap_compare, app):

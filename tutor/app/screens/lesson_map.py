@@ -29,15 +29,30 @@ class LessonMapScreen(Screen):
         yield Header(show_clock=False)
         with Vertical(id="map"):
             yield Label(id="map-summary")
-            yield ProgressBar(id="map-progress", show_eta=False)
             yield OptionList(id="lessons")
-        yield Footer()
 
     def on_mount(self) -> None:
         self.title = "tutor"
         self.sub_title = "build a GPT from scratch"
         self.refresh_map()
         self.query_one(OptionList).focus()
+        # The lessons first; the progress bar and the footer's keys a frame later (the app's
+        # first paint is what a learner waits for on every start).
+        self.call_after_refresh(self._mount_the_rest)
+
+    async def _mount_the_rest(self) -> None:
+        from textual.widget import MountError
+
+        box = self.query_one("#map", Vertical)
+        if not (self.is_attached and box.is_attached) or self.query(Footer):
+            return  # the app is closing already (or it is done)
+        try:
+            await box.mount(ProgressBar(id="map-progress", show_eta=False), before="#lessons")
+            await self.mount(Footer())
+        except MountError:
+            return  # closing meanwhile
+        self._update_progress()
+        self.refresh_bindings()  # a footer mounted late learns the keys from this
 
     def on_screen_resume(self) -> None:
         self.refresh_map()
@@ -70,10 +85,16 @@ class LessonMapScreen(Screen):
         if course.settings.describe():
             summary += f"\ncourse: {course.settings.describe()}"
         self.query_one("#map-summary", Label).update(summary)
-        bar = self.query_one(ProgressBar)
-        bar.update(total=len(states), progress=done)
+        self._progress = (len(states), done)
+        self._update_progress()
         index = lessons.get_option_index(f"lesson-{current}")
         lessons.highlighted = highlighted if highlighted is not None else index
+
+    def _update_progress(self) -> None:
+        bars = self.query(ProgressBar)
+        if bars and getattr(self, "_progress", None):
+            total, done = self._progress
+            bars.first().update(total=total, progress=done)
 
     def _open(self, number: int) -> None:
         from tutor.app.screens.lesson import LessonScreen
