@@ -17,7 +17,6 @@ from tutor.engine.results import LessonResult
 from tutor.engine.runner import CheckRunner
 from tutor.engine.settings import RUN_TIMEOUT, CourseSettings, load_settings
 from tutor.engine.status import Status
-from tutor.engine.stubs import generate_stubs, solution_files
 from tutor.engine.workspace import (
     MARKER,
     Workspace,
@@ -49,6 +48,8 @@ class SolutionsOff(Exception):
 def starting_files(settings: CourseSettings, registry: Registry | None = None) -> dict[str, str]:
     """The model/ files of a new workspace: stubs for the course's code lessons, and the
     reference for the lessons a subset leaves out, so that later lessons can build on them."""
+    from tutor.engine.stubs import generate_stubs, solution_files
+
     registry = registry or load_registry()
     stubs = generate_stubs(registry)
     if settings.lessons is None:
@@ -237,6 +238,8 @@ class Course:
             )
 
     def solution_text(self, number: int) -> dict[str, str]:
+        from tutor.engine.stubs import solution_files
+
         self.require_solutions()
         lesson = self.lesson(number)
         solutions = solution_files()
@@ -244,10 +247,14 @@ class Course:
         return {name: extract_components(solutions[name], lesson.components) for name in lesson.files}
 
     def apply_solution(self, number: int) -> list[Rewrite]:
+        from tutor.engine.stubs import solution_files
+
         self.require_solutions()
         return self._rewrite(number, solution_files())
 
     def reset(self, number: int) -> list[Rewrite]:
+        from tutor.engine.stubs import generate_stubs
+
         return self._rewrite(number, generate_stubs(self.registry))
 
     def _rewrite(self, number: int, donors: dict[str, str]) -> list[Rewrite]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -94,6 +93,8 @@ class Report:
         return json.dumps(self.to_dict(key), indent=2)
 
     def to_junit(self) -> str:
+        import xml.etree.ElementTree as ET  # JUnit only: not on every command's start
+
         root = ET.Element("testsuites", name="tutor", tests="0", failures="0", errors="0")
         totals = {"tests": 0, "failures": 0, "errors": 0}
         for lesson in self.lessons:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import functools
 import hashlib
 import shutil
@@ -203,6 +202,8 @@ def init_workspace(root: Path, stubs: dict[str, str], marker: str = MARKER_TEXT)
 
 def top_level_spans(source: str) -> dict[str, tuple[int, int]]:
     """{name: (first line, end line)} 0-based, end exclusive, decorators included."""
+    import ast  # only when the tutor rewrites a file: not on the app's start
+
     spans: dict[str, tuple[int, int]] = {}
     for node in ast.parse(source).body:
         names: list[str] = []
