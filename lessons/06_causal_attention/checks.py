@@ -10,6 +10,7 @@ from tutor.checks.torch_refs import (
     check_causal,
     check_dropout_modes,
     check_dropout_on_weights,
+    check_dropout_rate,
     expect_linear,
     expect_shape,
 )
@@ -66,34 +67,5 @@ def dropout_modes():
 @check("dropout acts on the attention weights, not on the output, at the rate given")
 def dropout_on_weights():
     check_dropout_on_weights(lambda t, p: _make(t, t, 16, p), "CausalAttention(dropout=0.5)")
-    _expect_dropout_rate(lambda t, p: _make(t, t, 16, p), "CausalAttention")
+    check_dropout_rate(lambda t, p: _make(t, t, 16, p), "CausalAttention")
 
-
-def _kept_scale(m, t):
-    """The factor by which train() mode scales the attention weights that dropout keeps.
-
-    With x = the identity, W_value = the identity (no bias) and out_proj = the identity, the
-    output is the attention weights themselves, so train() / eval() is 1/(1-p) where kept."""
-    with torch.no_grad():
-        m.W_value.weight.copy_(torch.eye(t))
-        if m.W_value.bias is not None:
-            m.W_value.bias.zero_()
-        if hasattr(m, "out_proj"):
-            m.out_proj.weight.copy_(torch.eye(t))
-            m.out_proj.bias.zero_()
-        x = torch.eye(t).unsqueeze(0)
-        weights = m.eval()(x)[0]
-        dropped = m.train()(x)[0]
-    kept = (dropped.abs() > 1e-6) & (weights.abs() > 1e-6)
-    return (dropped[kept] / weights[kept]).median().item() if kept.any() else float("nan")
-
-
-def _expect_dropout_rate(make, what):
-    """Dropout at a rate other than 0.5 (the usual example): the rate given must be the rate used."""
-    t, p = 12, 0.2
-    scale = _kept_scale(make(t, p), t)
-    if abs(scale - 1 / (1 - p)) > 1e-3:
-        used = 1 - 1 / scale if scale > 1 else 0.0
-        fail(f"{what} with dropout={p}: the kept attention weights are scaled by {scale:.4g}, not 1/(1-{p}) = "
-             f"{1 / (1 - p):.4g}, as if the dropout rate were {used:.2g}: the dropout rate given is ignored. "
-             "Build nn.Dropout(dropout) with the argument, not a fixed rate.")

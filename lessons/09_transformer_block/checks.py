@@ -4,7 +4,7 @@ import torch
 import torch.nn as nn
 
 from tutor.checks import assert_close, check, expect_equal, fail, learner
-from tutor.checks.torch_refs import attention_reference, check_causal, check_dropout_modes, check_grads_reach, randomise
+from tutor.checks.torch_refs import Counting, attention_reference, check_causal, check_dropout_modes, check_grads_reach, randomise
 
 CFG = {"vocab_size": 50, "context_length": 8, "emb_dim": 12, "n_heads": 3, "n_layers": 2, "drop_rate": 0.0, "qkv_bias": False}
 
@@ -89,23 +89,12 @@ def causal():
         expect_equal(tuple(out.shape), (1, t, 12), f"output shape for t={t}")
 
 
-class _Counting(nn.Module):
-    """Stands in for drop_shortcut to see how often forward uses it."""
-
-    def __init__(self):
-        super().__init__()
-        self.calls = 0
-
-    def forward(self, x):
-        self.calls += 1
-        return x
-
 
 @check("drop_shortcut is used on both branches: on in train(), off in eval(); gradients reach every parameter")
 def dropout_and_grads():
     b = _block(drop_rate=0.5)
     x = torch.randn(2, 6, 12)
-    counting = _Counting()
+    counting = Counting()
     b.drop_shortcut = counting
     b(x)
     if counting.calls != 2:

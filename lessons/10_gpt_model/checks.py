@@ -4,7 +4,7 @@ import torch
 import torch.nn as nn
 
 from tutor.checks import assert_close, check, expect_equal, fail, learner
-from tutor.checks.torch_refs import check_dropout_modes, check_grads_reach
+from tutor.checks.torch_refs import Counting, check_dropout_modes, check_grads_reach
 
 CFG = {"vocab_size": 40, "context_length": 8, "emb_dim": 12, "n_heads": 2, "n_layers": 2, "drop_rate": 0.0, "qkv_bias": True}
 
@@ -88,23 +88,12 @@ def forward():
         assert_close(out, want, "GPTModel logits", atol=1e-4, mistakes=mistakes)
 
 
-class _Counting(nn.Module):
-    """Stands in for drop_emb to see whether forward uses it."""
-
-    def __init__(self):
-        super().__init__()
-        self.calls = 0
-
-    def forward(self, x):
-        self.calls += 1
-        return x
-
 
 @check("the model is causal; dropout follows train()/eval(); gradients reach every parameter")
 def behaviour():
     idx = torch.randint(0, 40, (2, 6))
     m = _gpt(drop_rate=0.5)
-    m.drop_emb = counting = _Counting()
+    m.drop_emb = counting = Counting()
     m(idx)
     if counting.calls != 1:
         fail(f"forward used drop_emb {counting.calls} time(s): apply drop_emb once, to tok_emb + pos_emb, "

@@ -177,13 +177,7 @@ def check_dropout_on_weights(make: Callable[[int, float], nn.Module], what: str)
     t, p = 12, 0.5
     m = make(t, p)
     values = torch.linalg.qr(torch.randn(t, t))[0]  # orthogonal: its inverse is its transpose, exactly
-    with torch.no_grad():
-        m.W_value.weight.copy_(values.T)
-        if m.W_value.bias is not None:
-            m.W_value.bias.zero_()
-        if hasattr(m, "out_proj"):
-            m.out_proj.weight.copy_(torch.eye(t))
-            m.out_proj.bias.zero_()
+    _see_through(m, values.T)
     x = torch.eye(t).unsqueeze(0)
     m.eval()
     weights = m(x)[0] @ values.T
@@ -208,6 +202,51 @@ def check_dropout_on_weights(make: Callable[[int, float], nn.Module], what: str)
     share = 1 - kept.float().mean().item()
     if not 0.2 < share < 0.8:
         fail(f"{what}: with dropout={p}, {share:.0%} of the attention weights were dropped; expected about {p:.0%}.")
+
+
+def _see_through(m: nn.Module, value_weight: torch.Tensor) -> None:
+    """W_value set to `value_weight` with no bias, and out_proj (if any) to the identity: fed the
+    identity, the module's output is then the attention weights times `value_weight`."""
+    t = value_weight.shape[0]
+    with torch.no_grad():
+        m.W_value.weight.copy_(value_weight)
+        if m.W_value.bias is not None:
+            m.W_value.bias.zero_()
+        if hasattr(m, "out_proj"):
+            m.out_proj.weight.copy_(torch.eye(t))
+            m.out_proj.bias.zero_()
+
+
+def check_dropout_rate(make: Callable[[int, float], nn.Module], what: str) -> None:
+    """Dropout at a rate other than 0.5 (the usual example): the rate given must be the rate used.
+    Seen through the module (see `_see_through`), train() scales each kept weight by 1/(1-p)."""
+    t, p = 12, 0.2
+    m = make(t, p)
+    _see_through(m, torch.eye(t))
+    x = torch.eye(t).unsqueeze(0)
+    with torch.no_grad():
+        weights = m.eval()(x)[0]
+        dropped = m.train()(x)[0]
+    kept = (dropped.abs() > 1e-6) & (weights.abs() > 1e-6)
+    scale = (dropped[kept] / weights[kept]).median().item() if kept.any() else float("nan")
+    if not abs(scale - 1 / (1 - p)) <= 1e-3:
+        used = 1 - 1 / scale if scale > 1 else 0.0
+        fail(f"{what} with dropout={p}: the kept attention weights are scaled by {scale:.4g}, not 1/(1-{p}) = "
+             f"{1 / (1 - p):.4g}, as if the dropout rate were {used:.2g}: the dropout rate given is ignored. "
+             "Build nn.Dropout(dropout) with the argument, not a fixed rate.")
+
+
+class Counting(nn.Module):
+    """Stands in for a learner's submodule (a dropout, say) to count how often forward uses it;
+    passes its input through unchanged."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return x
 
 
 def check_grads_reach(module: nn.Module, loss: torch.Tensor, what: str) -> None:
