@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -224,7 +225,7 @@ class ServerRunner(CheckRunner):
 
         if self.server_pid:
             try:
-                os.kill(self.server_pid, 9)
+                os.kill(self.server_pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
             kill_session(self.server_pid)
