@@ -51,10 +51,13 @@ def test_run_timeout_is_a_course_setting(tmp_path):
 
 def run_one(tmp_path, body: str, timeout: float) -> dict:
     worker.warm_up()  # as the worker does before any check: torch is imported once, not in the child
+    # The learner's code does the waiting or the spinning; the check only calls it.
     checks = tmp_path / "checks.py"
-    checks.write_text("from tutor.checks import check\n\n\n@check('works')\ndef works():\n" + textwrap.indent(body, "    "))
+    checks.write_text("from tutor.checks import check, learner\n\n\n@check('works')\ndef works():\n    learner('slow').run()\n")
     (tmp_path / "model").mkdir(exist_ok=True)
-    request = {"number": 14, "workspace": str(tmp_path), "files": [], "checks_path": str(checks), "timeout": timeout,
+    (tmp_path / "model" / "__init__.py").write_text("")
+    (tmp_path / "model" / "slow.py").write_text("def run():\n" + textwrap.indent(body, "    "))
+    request = {"number": 14, "workspace": str(tmp_path), "files": ["slow.py"], "checks_path": str(checks), "timeout": timeout,
                "memory_mb": None, "seed": 1, "id": "t", "threads": 1, "data_home": str(tmp_path / "home")}
     return worker.run_in_child(request)
 

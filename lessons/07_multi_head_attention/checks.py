@@ -86,8 +86,7 @@ def dropout_and_grads():
     x = torch.randn(2, 6, 4)
     check_dropout_modes(m, x, "MultiHeadAttention(dropout=0.5)", "is dropout applied to the attention weights?")
     m.eval()
-    out = m(x)
-    check_grads_reach(m, (out * torch.randn_like(out)).sum(), "MultiHeadAttention")
+    check_grads_reach(m, x, "MultiHeadAttention")
 
 
 @check("dropout acts on each head's attention weights, not on the context vectors, at the rate given")

@@ -3,7 +3,7 @@
 import torch
 import torch.nn as nn
 
-from tutor.checks import check, expect_equal, fail, learner
+from tutor.checks import check, expect_equal, fail, learner, place
 
 V = 20
 
@@ -61,7 +61,7 @@ def _greedy(seq, n, ctx):
 
 @check("temperature 0 is greedy: appends max_new_tokens argmax ids as long tensors")
 def greedy():
-    model = Rule()
+    model = place(Rule())
     idx = torch.tensor([[1, 2], [3, 4]])
     out = _gen(model, idx.clone(), max_new_tokens=5, context_size=100)
     if not isinstance(out, torch.Tensor):
@@ -73,7 +73,7 @@ def greedy():
 
 @check("feeds the model only the last context_size tokens")
 def crops():
-    model = Rule()
+    model = place(Rule())
     idx = torch.tensor([[5, 1, 7, 2, 9, 3]])
     out = _gen(model, idx.clone(), max_new_tokens=4, context_size=3)
     if max(model.lengths) > 3:
@@ -143,7 +143,7 @@ def eos():
 @check("runs without gradients and leaves model.training as it was")
 def modes():
     for training in (True, False):
-        model = Rule()
+        model = place(Rule())
         model.train(training)
         _gen(model, torch.tensor([[1, 2]]), max_new_tokens=2, context_size=8)
         if any(model.grad_enabled):

@@ -7,7 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from tutor.checks import assert_close, check, expect_equal, fail, learner
+from tutor.checks import assert_close, check, expect_equal, fail, learner, place
 
 V = 11
 
@@ -82,7 +82,7 @@ def loader_loss():
 
 @check("calc_loss_loader runs without gradients and gives nan for an empty loader")
 def loader_edge():
-    model = Bigram()
+    model = place(Bigram())  # where the learner's code runs it: it records the grad mode there
     loader = DataLoader(TensorDataset(*_batch(4, 5)), batch_size=2)
     _train().calc_loss_loader(loader, model, torch.device("cpu"))
     if any(model.grad_enabled):

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from tutor.checks import check, fail, learner
+from tutor.checks import check, fail, learner, place, probe
 
 V = 11
 
@@ -99,11 +99,11 @@ def _step(model, opt, x, y, **kw):
 @check("train_step zeroes old gradients, steps, and returns the loss as a float")
 def one_step():
     model, (x, y) = Bigram(), _batch()
-    for p in model.parameters():  # stale gradients from some earlier step
-        p.grad = torch.full_like(p, 5.0)
     before = [p.detach().clone() for p in model.parameters()]
     want_loss, grads = _fresh_grads(model, x, y)
-    got = _step(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, max_grad_norm=None)
+    model, opt = place((model, torch.optim.SGD(model.parameters(), lr=0.1)))
+    probe("fill_grads", model, 5.0)  # stale gradients from some earlier step
+    got = _step(model, opt, x, y, max_grad_norm=None)
     if not isinstance(got, float):
         fail(f"train_step should return the loss as a float (loss.item()), got {type(got).__name__}")
     if abs(got - want_loss) > 1e-5:
@@ -124,7 +124,8 @@ def clipping():
     before = [p.detach().clone() for p in model.parameters()]
     _, grads = _fresh_grads(model, x, y)
     full = torch.sqrt(sum(g.square().sum() for g in grads)).item()
-    _step(model, torch.optim.SGD(model.parameters(), lr=1.0), x, y, max_grad_norm=0.01)
+    model, opt = place((model, torch.optim.SGD(model.parameters(), lr=1.0)))
+    _step(model, opt, x, y, max_grad_norm=0.01)
     moved = torch.sqrt(sum((p.detach() - b).square().sum() for p, b in zip(model.parameters(), before))).item()
     if abs(moved - 0.01) > 1e-4:
         if abs(moved - full) < 1e-4:
@@ -137,7 +138,8 @@ def clipping():
     before = [p.detach().clone() for p in model2.parameters()]
     _, grads = _fresh_grads(model2, x, y)
     full = torch.sqrt(sum(g.square().sum() for g in grads)).item()
-    _step(model2, torch.optim.SGD(model2.parameters(), lr=1.0), x, y, max_grad_norm=None)
+    model2, opt = place((model2, torch.optim.SGD(model2.parameters(), lr=1.0)))
+    _step(model2, opt, x, y, max_grad_norm=None)
     moved = torch.sqrt(sum((p.detach() - b).square().sum() for p, b in zip(model2.parameters(), before))).item()
     if abs(moved - full) > 1e-4:
         fail("with max_grad_norm=None there must be no clipping: the update should be the full gradient.")
@@ -146,7 +148,7 @@ def clipping():
 @check("repeated train_steps with AdamW lower the loss on a fixed batch")
 def learns():
     model, (x, y) = Bigram(), _batch()
-    opt = torch.optim.AdamW(model.parameters(), lr=0.05)
+    model, opt = place((model, torch.optim.AdamW(model.parameters(), lr=0.05)))
     losses = [_step(model, opt, x, y) for _ in range(30)]
     if not losses[-1] < 0.5 * losses[0]:
         fail(f"30 steps on one batch should at least halve the loss: {losses[0]:.3f} -> {losses[-1]:.3f}")

@@ -8,7 +8,7 @@ import random
 
 import torch
 
-from tutor.checks import check, expect_equal, fail, learner, show
+from tutor.checks import call_keeping_args, check, expect_equal, fail, learner, show
 
 PREAMBLE = ("Below is an instruction that describes a task. "
             "Write a response that appropriately completes the request.")
@@ -111,9 +111,9 @@ def _reference_collate(batch, pad, ignore=IGNORE, allowed=None):
 
 def _collate(batch, *args, **kwargs):
     given = [list(ids) for ids in batch]
-    got = _m().collate_instructions(batch, *args, **kwargs)
-    if [list(ids) for ids in batch] != given:
-        fail(f"collate_instructions changed the batch it was given: {given} became {[list(ids) for ids in batch]}. "
+    got, (after, *_) = call_keeping_args(_m().collate_instructions, batch, *args, **kwargs)
+    if [list(ids) for ids in after] != given:
+        fail(f"collate_instructions changed the batch it was given: {given} became {[list(ids) for ids in after]}. "
              "Pad a copy (list(ids) + [...]) rather than appending to the learner's lists in place.")
     if not (isinstance(got, tuple) and len(got) == 2):
         fail(f"collate_instructions should return (inputs, targets), got {show(got)}")

@@ -10,7 +10,7 @@ message can name the mistake.
 
 import torch
 
-from tutor.checks import assert_close, check, fail, learner
+from tutor.checks import assert_close, check, fail, learner, place, probe
 from tutor.checks.gpt2_refs import ContractGPT, gpt2_config, gpt2_forward, gpt2_state_dict
 
 V, CTX, D, HEADS, LAYERS = 48, 16, 16, 4, 3
@@ -98,6 +98,7 @@ def diagnose(model, sd):
 
 
 def _logits_check(model, sd, plain, what):
+    model = place(model)
     out = _load(model, sd, what)
     if out is not model:
         fail(f"{what}: load_gpt2_weights should return the model it was given (it fills it in place).")
@@ -168,12 +169,17 @@ def prefix():
 @check("out_head gets a copy of the token embedding, not the same Parameter")
 def head_is_a_copy():
     sd = gpt2_state_dict(V, CTX, D, LAYERS, seed=7)
-    model = _load(learner("gpt").GPTModel(CFG), sd, "your GPTModel")
-    head, emb = model.out_head.weight, model.tok_emb.weight
-    if head is emb or head.data_ptr() == emb.data_ptr():
+    try:
+        found = probe("load_and_aliases", learner("gpt2_weights").load_gpt2_weights, learner("gpt").GPTModel(CFG), sd,
+                      [("out_head.weight", "tok_emb.weight")])
+    except (KeyError, ValueError, RuntimeError) as exc:
+        fail(f"your GPTModel: your load_gpt2_weights raised {type(exc).__name__}: {exc}\n{_why_error(str(exc), sd)}")
+    model = found["result"]
+    head = model.out_head.weight
+    if found["shared_pairs"]:
         fail("out_head.weight is the same tensor as tok_emb.weight. GPT-2 ties them, but the contract asks for a "
              "copy: the classifier later replaces the head, and a shared matrix would be trained from both ends.")
-    if head.data_ptr() == sd["wte.weight"].data_ptr() or emb.data_ptr() == sd["wte.weight"].data_ptr():
+    if found["shares_state"]:
         fail("the model's parameters share memory with the checkpoint's tensors; copy the values in "
              "(param.copy_(tensor)) so that the model owns its weights.")
     if not _close(head, sd["wte.weight"]):

@@ -9,8 +9,9 @@ checks) let a wrong output name its mistake.
 
 import torch
 
-from tutor.checks import check, fail, learner
+from tutor.checks import check, fail, learner, place, probe
 from tutor.checks.gpt2_refs import ContractGPT, cached_greedy_variant, gpt2_config, greedy_reference
+from tutor.checks.torch_refs import set_weights
 
 V, CTX = 40, 12
 
@@ -23,10 +24,8 @@ def _model(seed, make=None, layers=2, drop=0.0):
     torch.manual_seed(seed)
     cfg = {**gpt2_config(V, CTX, 16, 4, layers), "drop_rate": drop}
     model = (make or ContractGPT)(cfg).double()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith(("scale", "shift", "bias")):
-                p.add_(0.3 * torch.randn_like(p))
+    set_weights(model, {name: p.detach() + 0.3 * torch.randn_like(p) for name, p in model.named_parameters()
+                        if name.endswith(("scale", "shift", "bias"))})
     return model.eval()
 
 
@@ -88,15 +87,16 @@ class Counter:
 
 @check("while the sequence fits in context_size, each new token costs one position per block")
 def one_position_per_token():
-    model = _model(1)
+    local = _model(1)
+    model = place(local)  # the learner's code runs on a copy; the reference on the checks' own
     idx = _ids(2, 4, seed=1)
     steps = 7
-    counter = Counter(model)
+    counter = place(Counter)(model)  # hooks where the model runs
     try:
         got = _run(model, idx, steps, CTX)
     finally:
         counter.remove()
-    want = greedy_reference(model, idx, steps, CTX)
+    want = greedy_reference(local, idx, steps, CTX)
     _same(got, want, "generate_cached(model, ids (2, 4), 7, context_size=12), greedy", model, idx, steps)
     budget = idx.shape[1] + steps - 1  # the prompt once, then each new token but the last
     for (block, name), seen in counter.seen.items():
@@ -168,13 +168,9 @@ def mode_and_gradients():
     model = _model(40, learner("gpt").GPTModel, layers=1, drop=0.5)
     model.train()
     idx = _ids(2, 4, seed=4)
-    grad_on = []
-    handle = model.trf_blocks[0].ff.register_forward_hook(lambda m, a, o: grad_on.append(torch.is_grad_enabled()))
-    try:
-        got = _run(model, idx, 5, CTX)
-    finally:
-        handle.remove()
-    if any(grad_on):
+    found = probe("grad_mode_in", model, "trf_blocks.0.ff", _cached(), model, idx, 5, CTX)
+    got = found["result"]
+    if any(found["seen"]):
         fail("generate_cached runs the model with gradients on: autograd keeps every step's activations for a "
              "backward pass that never comes. Run it under torch.no_grad().")
     if not model.training:
@@ -182,7 +178,7 @@ def mode_and_gradients():
              "model.training first and restore it with model.train(was_training) at the end.")
     if isinstance(got, torch.Tensor) and got.requires_grad:
         fail("generate_cached's output requires a gradient: run it under torch.no_grad().")
-    if any(p.grad is not None for p in model.parameters()):
+    if probe("grads_present", model):
         fail("generate_cached left gradients on the parameters: run it under torch.no_grad().")
     model.eval()
     want = greedy_reference(model, idx, 5, CTX)

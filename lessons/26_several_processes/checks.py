@@ -12,7 +12,6 @@ is killed and reaped before the check ends, whatever happened.
 """
 
 from __future__ import annotations
-
 import json
 import math
 import os
@@ -29,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tutor.checks import assert_close, check, fail, learner, show
+from tutor.checks import assert_close, beside_learner, check, fail, learner, show
 
 WORLD = 2
 HANG_SECONDS = 5.0  # gloo's timeout for one collective, in each rank
@@ -169,7 +168,22 @@ def _free_port() -> int:
 
 
 def _run_ranks(scenario, what: str) -> list[dict]:
-    """Each rank's answer (its "ok" part), or a failure naming what went wrong."""
+    """Each rank's answer (its "ok" part), or a failure naming what went wrong. The ranks run
+    the learner's code, so they are started beside it (judged: in the learner's process);
+    what they sent comes back here as data and is read here."""
+    found = beside_learner(learner_side_ranks, scenario.__name__)
+    if not (isinstance(found, tuple) and len(found) == 3 and isinstance(found[0], list) and len(found[0]) == WORLD
+            and all(line is None or type(line) is bytes for line in found[0]) and isinstance(found[1], list)
+            and len(found[1]) == WORLD and all(type(e) is bool for e in found[1]) and type(found[2]) is float):
+        fail(f"The ranks' answers for {what} came back in an unknown form.")
+    raw, ended, waited = found
+    return _interpret(raw, ended, waited, what)
+
+
+def learner_side_ranks(scenario_name: str) -> tuple[list[bytes | None], list[bool], float]:
+    """Fork the ranks, each running one scenario (named: the scenarios are this module's),
+    and collect each one's first line. Runs beside the learner's code."""
+    scenario = {f.__name__: f for f in (_scenario_broadcast, _scenario_all_reduce, _scenario_train)}[scenario_name]
     port = _free_port()
     pids, fds = [], []
     try:
@@ -196,7 +210,7 @@ def _run_ranks(scenario, what: str) -> list[dict]:
                 pass
         for fd in fds:
             os.close(fd)
-    return _interpret(raw, ended, waited, what)
+    return raw, ended, waited
 
 
 def _collect(fds: list[int]) -> tuple[list[bytes | None], list[bool], float]:

@@ -8,7 +8,7 @@ off is accepted where w / scale lies within float32 rounding of a half.
 import torch
 import torch.nn as nn
 
-from tutor.checks import assert_close, check, expect_equal, fail, learner
+from tutor.checks import assert_close, call_keeping_args, check, expect_equal, fail, learner, place, probe
 
 
 def _q():
@@ -30,8 +30,11 @@ def _weights(out=7, inp=13, spread=1.0):
     return w
 
 
-def _quantize(w, what):
-    got = _q().quantize_per_channel(w)
+def _quantize(w, what, after=None):
+    """The learner's (q, scale) for w; `after` (a list), if given, receives w as it is after the call."""
+    got, (w_after,) = call_keeping_args(_q().quantize_per_channel, w)
+    if after is not None:
+        after.append(w_after)
     if not isinstance(got, tuple) or len(got) != 2:
         fail(f"{what} should return a tuple (q, scale), got {type(got).__name__}")
     q, scale = got
@@ -61,9 +64,9 @@ def _scale_mistakes(w, scale):
 def per_channel():
     for spread in (1.0, 1e4):
         w = _weights(spread=spread)
-        before = w.clone()
-        q, scale = _quantize(w, f"quantize_per_channel(w of shape {tuple(w.shape)})")
-        if not torch.equal(w, before):
+        after = []
+        q, scale = _quantize(w, f"quantize_per_channel(w of shape {tuple(w.shape)})", after)
+        if not torch.equal(after[0], w):
             fail("quantize_per_channel changed the float weight it was given: work on a copy (w / scale makes a new tensor).")
         want_q, want_scale = _formula(w)
         if tuple(scale.shape) != (w.shape[0],) or not torch.allclose(scale.float(), want_scale, rtol=1e-5):
@@ -145,7 +148,7 @@ def _linear(bias=True, inp=13, out=11):
 def from_linear():
     Int8Linear = _q().Int8Linear
     for bias in (True, False):
-        layer = _linear(bias)
+        layer = place(_linear(bias))  # where from_linear runs, so that a change to it shows
         before = {k: v.clone() for k, v in layer.state_dict().items()}
         m = Int8Linear.from_linear(layer)
         if not isinstance(m, nn.Module):
@@ -169,7 +172,7 @@ def from_linear():
             fail("Int8Linear.from_linear of a layer without a bias should have bias None")
         if bias:
             assert_close(m.bias.detach(), layer.bias.detach(), "Int8Linear.bias", atol=0, rtol=0)
-            if m.bias.data_ptr() == layer.bias.data_ptr():
+            if probe("same_tensor", m, "bias", layer, "bias"):
                 fail("Int8Linear.bias is the float layer's own tensor: keep a copy (.detach().clone()).")
         if any(p.dtype.is_floating_point and p.shape == layer.weight.shape for p in m.parameters()):
             fail("Int8Linear keeps a float weight as a parameter: keep only weight_int8 and scale, or nothing is saved.")

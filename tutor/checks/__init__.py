@@ -26,6 +26,11 @@ __all__ = [
     "require_plain",
     "assert_close",
     "diagnose",
+    "place",
+    "probe",
+    "call_keeping_args",
+    "as_built",
+    "beside_learner",
 ]
 
 
@@ -52,9 +57,74 @@ def collect_checks(module: Any) -> list[tuple[str, Callable[[], None]]]:
     return [(f.__tutor_check__, f) for f in found]
 
 
+_SESSION: list[Any] = []  # the judge's session with the learner's child, while a lesson is judged
+
+
 def learner(module: str) -> Any:
-    """The learner's `model.<module>`, imported from the workspace on sys.path."""
+    """The learner's `model.<module>`: judged, a stand-in for the module in the learner's
+    child (tutor.engine.judge); else imported from the workspace on sys.path."""
+    if _SESSION:
+        return _SESSION[0].module(f"model.{module}")
     return importlib.import_module(f"model.{module}")
+
+
+def place(value: Any) -> Any:
+    """`value` (a stand-in model of the check's, a model and its optimizer...) moved to where
+    the learner's code runs, as one: judged, what comes back stands for the child's copy,
+    so what the learner's code does to it (a training step, a recorded call) can be read
+    back. In one process, `value` itself."""
+    if _SESSION:
+        from tutor.engine.judge import Whole, is_remote
+
+        if is_remote(value):
+            return value
+        return _SESSION[0].request("place", Whole(value))  # one pickle: shared parts stay shared
+    return value
+
+
+class as_built:
+    """`with as_built(): m = learner("layers").LayerNorm(6)`: the module keeps the weights
+    its own __init__ gave it, for a check of those (judged, a learner's module is otherwise
+    given weights drawn by the judge as it is built)."""
+
+    def __enter__(self) -> None:
+        self._before = _SESSION[0].judge_weights if _SESSION else None
+        if _SESSION:
+            _SESSION[0].judge_weights = False
+
+    def __exit__(self, *exc: object) -> None:
+        if _SESSION and self._before is not None:
+            _SESSION[0].judge_weights = self._before
+
+
+def beside_learner(func: Callable[..., Any], *args: Any) -> Any:
+    """func(*args), where func is a function of the lesson's own checks that must run beside
+    the learner's code (it starts processes that run it, say): judged, it runs in the
+    learner's process and what it returns comes back as data. Its name must begin with
+    `learner_side_`, so that what runs there is plain to see in the checks."""
+    if not func.__name__.startswith("learner_side_"):
+        raise ValueError(f"{func.__name__} does not say it runs beside the learner's code (learner_side_...)")
+    if _SESSION:
+        return _SESSION[0].probe("lesson_helper", func.__module__, func.__name__, *args)
+    return func(*args)
+
+
+def call_keeping_args(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, list[Any]]:
+    """fn(*args, **kwargs), and its positional arguments as they are after the call, read
+    where the call ran: a function that changes its input in place shows it there."""
+    found = probe("call_keeping_args", fn, *args, **kwargs)
+    if not isinstance(found, dict) or not isinstance(found.get("args"), list) or len(found["args"]) != len(args):
+        fail("the call's arguments could not be read back.")
+    return found["result"], found["args"]
+
+
+def probe(name: str, *args: Any, **kwargs: Any) -> Any:
+    """A trusted helper of tutor.checks.probes, run where the learner's objects live."""
+    if _SESSION:
+        return _SESSION[0].probe(name, *args, **kwargs)
+    from tutor.checks import probes
+
+    return getattr(probes, name)(*args, **kwargs)
 
 
 def run_checkpoint(kind: str, remedy: str) -> Any:
@@ -145,7 +215,10 @@ def require_plain(value: Any, what: str) -> Any:
             require_plain(key, what)
             require_plain(item, what)
         return value
-    subclass = isinstance(value, (*_PLAIN, torch.Tensor, list, tuple, dict))
+    from tutor.engine.judge import is_remote
+
+    # Judged, whatever is not plain data stays in the learner's process: it arrives as a Remote.
+    subclass = is_remote(value) or isinstance(value, (*_PLAIN, torch.Tensor, list, tuple, dict))
     if subclass or kind.__module__.split(".")[0] in ("model", "__main__", "builtins"):
         fail(f"{what}: expected plain Python values (or a torch.Tensor), got an object of class {kind.__name__}. "
              "Return built-in numbers, lists and tensors, not objects of your own classes.")

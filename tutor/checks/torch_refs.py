@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from tutor.checks import fail, show
+from tutor.checks import fail, probe, show
 
 
 def projections(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -208,13 +209,12 @@ def _see_through(m: nn.Module, value_weight: torch.Tensor) -> None:
     """W_value set to `value_weight` with no bias, and out_proj (if any) to the identity: fed the
     identity, the module's output is then the attention weights times `value_weight`."""
     t = value_weight.shape[0]
-    with torch.no_grad():
-        m.W_value.weight.copy_(value_weight)
-        if m.W_value.bias is not None:
-            m.W_value.bias.zero_()
-        if hasattr(m, "out_proj"):
-            m.out_proj.weight.copy_(torch.eye(t))
-            m.out_proj.bias.zero_()
+    values = {"W_value.weight": value_weight}
+    if m.W_value.bias is not None:
+        values["W_value.bias"] = torch.zeros(t)
+    if hasattr(m, "out_proj"):
+        values.update({"out_proj.weight": torch.eye(t), "out_proj.bias": torch.zeros(t)})
+    set_weights(m, values)
 
 
 def check_dropout_rate(make: Callable[[int, float], nn.Module], what: str) -> None:
@@ -249,14 +249,19 @@ class Counting(nn.Module):
         return x
 
 
-def check_grads_reach(module: nn.Module, loss: torch.Tensor, what: str) -> None:
-    module.zero_grad()
-    loss.backward()
-    dead = [
-        n for n, p in module.named_parameters() if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all() or p.grad.abs().sum() == 0)
-    ]
+def check_grads_reach(module: nn.Module, inputs: torch.Tensor | list[Any], what: str) -> dict[str, Any]:
+    """Every trainable parameter gets a finite, non-zero gradient from a random weighting
+    of module(*inputs); measured where the module lives (tutor.checks.probes.grads).
+    Returns the probe's findings (the inputs as they were after the call, among them)."""
+    found = probe("grads", module, inputs if isinstance(inputs, list) else [inputs])
+    grads = found.get("grads") if isinstance(found, dict) else None
+    if not isinstance(grads, dict):
+        fail(f"{what}: the gradients could not be measured.")
+    dead = [n for n, g in grads.items()
+            if not isinstance(g, torch.Tensor) or not torch.isfinite(g).all() or g.abs().sum() == 0]
     if dead:
-        fail(f"{what}: no gradient reaches {', '.join(dead[:6])}. Is each parameter used in forward (and not detached)?")
+        fail(f"{what}: no gradient reaches {', '.join(map(str, dead[:6]))}. Is each parameter used in forward (and not detached)?")
+    return found
 
 
 def expect_linear(layer: object, d_in: int, d_out: int, bias: bool, name: str) -> None:
@@ -269,11 +274,26 @@ def expect_linear(layer: object, d_in: int, d_out: int, bias: bool, name: str) -
 
 
 def randomise(module: nn.Module, std: float = 0.5) -> nn.Module:
-    """Give every parameter random values, so that ones/zeros initialisations hide nothing."""
-    with torch.no_grad():
-        for p in module.parameters():
-            p.normal_(0, std)
+    """Give every parameter random values, drawn here, so that ones/zeros initialisations
+    hide nothing and the learner's side cannot choose weights that make any answer right."""
+    values = {name: torch.randn(tuple(p.shape), dtype=p.dtype) * std for name, p in module.named_parameters()}
+    set_weights(module, values)
     return module
+
+
+def set_weights(module: nn.Module, values: dict[str, torch.Tensor]) -> None:
+    """Copy `values` (named as named_parameters names them) into the module's parameters.
+    Judged, the module lives in the learner's child: the judge keeps these values as its
+    own record of them (tutor.engine.judge.load_weights)."""
+    from tutor.engine.judge import is_remote, load_weights
+
+    if is_remote(module):
+        load_weights(module, values)
+        return
+    params = dict(module.named_parameters())
+    with torch.no_grad():
+        for name, value in values.items():
+            params[name].copy_(value)
 
 
 def expect_shape(t: object, shape: tuple[int, ...], what: str) -> None:

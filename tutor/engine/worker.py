@@ -266,9 +266,10 @@ def _seed_everything(seed: int) -> None:
         pass
 
 
-def _child_entry(request: dict[str, Any], result_fd: int, capture: str | int, key: str) -> None:
+def _child_entry(request: dict[str, Any], result_fd: int, capture: str | int, key: str,
+                 body: Callable[[], None] | None = None) -> None:
     """Body of the child: limits, output capture (a file's path, or the descriptor of an
-    unlinked one), checks; then exit hard."""
+    unlinked one), then the checks (or, judged, `body`: the learner's side); then exit hard."""
     try:
         _wipe_reply_key()
         _leave_parent_behind()
@@ -284,8 +285,10 @@ def _child_entry(request: dict[str, Any], result_fd: int, capture: str | int, ke
         sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
         _apply_memory_limit(request.get("memory_mb"))
         _limit_threads(request.get("threads"))
-        emit = _make_emit(result_fd, str(request["id"]), key)
-        run_checks(request, emit)
+        if body is not None:
+            body()
+        else:
+            run_checks(request, _make_emit(result_fd, str(request["id"]), key))
     except BaseException:  # noqa: BLE001 - report and leave; never unwind into the parent's code
         try:
             traceback.print_exc()
@@ -642,6 +645,12 @@ def run_in_child(request: dict[str, Any], abort_fd: int | None = None) -> dict[s
     after the check: a worker killed meanwhile leaves nothing in /tmp but that folder."""
     scratch = tempfile.mkdtemp(prefix="tutor-check-")
     try:
+        if hasattr(os, "fork"):
+            from tutor.engine.judge import load_checks, run_judged
+
+            checks_module = load_checks(request)
+            if not getattr(checks_module, "ONE_PROCESS", False):
+                return run_judged({**request, "tmpdir": scratch}, checks_module, abort_fd)
         return _run_in_child({**request, "tmpdir": scratch}, abort_fd)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -793,4 +802,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    # One module, whatever name it is reached by: the judge's `tutor.engine.worker` must be
+    # this one, with the subreaper flag and the reply key that serve() set here.
+    sys.modules["tutor.engine.worker"] = sys.modules[__name__]
     main()

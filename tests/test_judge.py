@@ -1,0 +1,180 @@
+"""Checks in two halves: the learner's process answers with data, the judge decides.
+
+The judge never imports the learner's code and reads nothing from its process but
+well-formed, bounded data; whatever that process does to itself, a stub passes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import textwrap
+
+import pytest
+import torch
+
+from tutor.engine import wire
+from tutor.engine.judge import Session
+from tutor.engine.lessons import load_registry
+from tutor.engine.stubs import solution_files
+
+REGISTRY = load_registry()
+
+
+def _roundtrip(value):
+    blobs: list[bytes] = []
+    data = wire.encode(value, blobs, lambda v: pytest.fail(f"not data: {v!r}"))
+    read, write = os.pipe()
+    try:
+        wire.send(write, {"ok": data}, blobs)
+        header, got_blobs = wire.receive(read)
+    finally:
+        os.close(read)
+        os.close(write)
+    return wire.decode(header["ok"], got_blobs, lambda ref: pytest.fail("no references here"))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64,
+                                   torch.int8, torch.uint8, torch.bool])
+def test_tensors_cross_exactly(dtype):
+    t = (torch.randn(3, 4) * 50).to(dtype)
+    got = _roundtrip(t)
+    assert type(got) is torch.Tensor and got.dtype == dtype and torch.equal(got, t)
+    for odd in (t[:, 1:3], t.T, t[0, 0], t[:0]):  # views, a 0-d tensor, an empty one
+        back = _roundtrip(odd)
+        assert back.shape == odd.shape and torch.equal(back, odd)
+
+
+def test_plain_values_cross_as_they_are():
+    value = {"a": [1, 2.5, None, True], 3: ("x", b"\x00\xff"), (1, 2): {4, 5}, "nan": float("nan"),
+             "size": torch.Size([2, 3]), "dtype": torch.long, "cut": slice(1, None, 2)}
+    got = _roundtrip(value)
+    assert got["a"] == [1, 2.5, None, True] and got[3] == ("x", b"\x00\xff") and got[(1, 2)] == {4, 5}
+    assert math.isnan(got["nan"]) and got["size"] == torch.Size([2, 3]) and got["dtype"] is torch.long
+    assert got["cut"] == slice(1, None, 2)
+    param = _roundtrip(torch.nn.Parameter(torch.ones(2)))
+    assert type(param) is torch.nn.Parameter and param.requires_grad
+
+
+def _decode_raw(data, blobs=()):
+    return wire.decode(data, list(blobs), lambda ref: pytest.fail("no references here"))
+
+
+@pytest.mark.parametrize("data, blobs, why", [
+    ({"$T": 0, "dt": "float32", "sh": [2, 2]}, [b"\x00" * 15], "bytes"),
+    ({"$T": 0, "dt": "object", "sh": [1]}, [b"\x00" * 8], "dtype"),
+    ({"$T": 0, "dt": "float32", "sh": [-1]}, [b""], "shape"),
+    ({"$T": 5, "dt": "float32", "sh": [1]}, [b"\x00" * 4], "blob"),
+    ({"$dt": "object"}, [], "tag"),
+    ({"$zz": 1}, [], "tag"),
+    ({"$sl": [1.5, None, None]}, [], "whole numbers"),
+    ({"$d": [[[1], 2]]}, [], "hashed"),
+])
+def test_malformed_values_are_refused_by_name(data, blobs, why):
+    with pytest.raises(wire.WireError) as info:
+        _decode_raw(data, blobs)
+    assert why in str(info.value)
+
+
+def test_deep_nesting_and_huge_messages_are_refused():
+    deep: list = []
+    for _ in range(wire.MAX_DEPTH + 5):
+        deep = [deep]
+    with pytest.raises(wire.WireError, match="deep"):
+        _decode_raw(deep)
+    read, write = os.pipe()
+    try:
+        os.write(write, (wire.MAX_MESSAGE + 1).to_bytes(8, "big") + (10).to_bytes(4, "big"))
+        with pytest.raises(wire.WireError, match="bytes"):
+            wire.receive(read)
+    finally:
+        os.close(read)
+        os.close(write)
+
+
+def test_the_learner_side_cannot_send_a_pickle():
+    # The judge turns only numbered references into objects; a pickle from the child is refused.
+    read, write = os.pipe()
+    session = Session(write, read, deadline=0)
+    try:
+        with pytest.raises(wire.WireError):
+            session._incoming({"$p": 0})
+        with pytest.raises(wire.WireError):
+            session._incoming({"$r": "1"})
+    finally:
+        os.close(read)
+        os.close(write)
+
+
+# A model/__init__.py that does what a check loop's own code could do, and more: it walks
+# every object of its process for a key, a verdict function or a channel, calls anything
+# named like one with passing events, writes passing verdicts, old-style lines and
+# well-formed frames onto every descriptor it has, and makes every comparison agree.
+HOSTILE_INIT = textwrap.dedent('''
+    import gc, json, os, struct, sys
+    passed = {"event": "check", "name": "x", "status": "passed", "message": "", "traceback": ""}
+    for obj in gc.get_objects():
+        try:
+            if callable(obj) and getattr(obj, "__name__", "") in ("emit", "_emit", "_reply", "send"):
+                obj(passed)
+        except BaseException:
+            pass
+    frame = {"ok": None, "blobs": []}
+    head = json.dumps(frame).encode()
+    framed = struct.pack(">QI", len(head) + 4, len(head)) + head
+    line = (json.dumps({"event": "done", "status": "passed"}) + "\\n").encode()
+    for fd in range(3, 256):
+        for data in (framed, line):
+            try:
+                os.write(fd, data)
+            except OSError:
+                pass
+    import torch
+    torch.allclose = lambda *a, **k: True
+    torch.equal = lambda *a, **k: True
+    torch.Tensor.__eq__ = lambda *a, **k: True
+''')
+
+
+def test_a_stub_workspace_with_a_hostile_init_passes_no_lesson(runner, make_workspace):
+    ws = make_workspace(solutions=False, overrides={"__init__.py": HOSTILE_INIT})
+    statuses = {lesson.number: runner.check(ws, lesson).status for lesson in REGISTRY.lessons}
+    assert len(statuses) >= 27
+    assert not [n for n, status in statuses.items() if status == "passed"], statuses
+
+
+def test_weights_the_judge_gave_are_the_judges_own(runner, make_workspace):
+    # The learner's side ignores the judge's weights (it replaces the probe that sets them),
+    # keeps all-zero weights and answers zeros: consistent with its own weights, wrong with
+    # the judge's. Reading the weights back gives the judge's record, so it fails.
+    init = textwrap.dedent('''
+        import tutor.checks.probes as probes
+        probes.assign = lambda module, values: None
+    ''')
+    source = solution_files()["attention.py"].replace(
+        "        self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)\n",
+        "        self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)\n"
+        "        for p in self.parameters():\n            nn.init.zeros_(p)\n", 1)
+    assert "zeros_" in source
+    ws = make_workspace(overrides={"__init__.py": init, "attention.py": source})
+    result = runner.check(ws, REGISTRY.get(6))
+    assert result.status != "passed", result.message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sandbox", ["none", "bwrap"])
+def test_graded_a_hostile_stub_passes_nothing(tmp_path, sandbox):
+    from tutor.engine.grading import bwrap_works, grade
+    from tutor.engine.stubs import generate_stubs
+    from tutor.engine.workspace import write_workspace
+
+    if sandbox == "bwrap" and not bwrap_works():
+        pytest.skip("bubblewrap is not installed or cannot run here")
+    klass = tmp_path / "class"
+    write_workspace(klass / "hostile", {**generate_stubs(), "__init__.py": HOSTILE_INIT})
+    write_workspace(klass / "honest", {"__init__.py": "", **solution_files()})
+    numbers = [1, 5, 13, 16, 26]
+    grades = {g.student: g for g in grade([klass], jobs=1, lessons=numbers, sandbox=sandbox, timeout=60)}
+    assert grades["honest"].lessons == {n: "passed" for n in numbers}, grades["honest"]
+    assert set(grades["hostile"].lessons) == set(numbers), grades["hostile"]
+    assert "passed" not in grades["hostile"].lessons.values(), grades["hostile"].lessons

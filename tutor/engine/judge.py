@@ -1,0 +1,559 @@
+"""The judge's side of a check: it decides, and never runs the learner's code.
+
+The warm worker forks one child per lesson (`tutor.engine.agent`), which alone imports
+the learner's files. The lesson's checks run here, in the worker: `learner("gpt")`
+gives a `Remote`, a stand-in whose every use (an attribute, a call, an iteration)
+is a question to the child, answered with data. The random inputs, the references,
+the comparisons, the diagnosis and the verdict live in this process only, which shares
+no memory with the child after the fork and reads nothing from it but data
+(`tutor.engine.wire`). Forging the child's channel gains nothing: the only way to pass
+is to answer with the right numbers for inputs the child has not seen before.
+
+Weights the judge gave a module (`load_weights`) are the judge's own record: reading
+them back returns the judge's copy, not what the child says, until learner code that
+may change them (anything but a forward pass) has run on that module.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import time
+import weakref
+from typing import Any
+
+from tutor.engine import wire
+from tutor.engine.agent import builtin_error
+
+# Attributes Python and libraries probe for by name: answered here, never asked of the child.
+_LOCAL_ONLY = frozenset({"__torch_function__", "__torch_dispatch__", "__array__", "__array_interface__",
+                         "__array_struct__", "__array_priority__", "__length_hint__", "__getstate__", "__setstate__",
+                         "__reduce__", "__reduce_ex__", "__deepcopy__", "__copy__", "__fspath__", "__index__",
+                         "__float__", "__int__", "__complex__", "_fields", "__dataclass_fields__", "_ipython_display_",
+                         "__wrapped__", "__signature__", "__text_signature__", "__func__", "__self__"})
+# Methods of a module that leave its weights as they are: calling them keeps the judge's record.
+_KEEPS_WEIGHTS = frozenset({"forward", "eval", "train", "parameters", "named_parameters", "modules", "named_modules",
+                            "children", "named_children", "state_dict", "buffers", "named_buffers", "extra_repr",
+                            "get_submodule", "get_parameter"})
+
+
+class Whole:
+    """A value sent to the child as one pickle (a model and its optimizer share their
+    parameters there as here), not taken apart as data."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class LearnerRaised(Exception):
+    """An exception the learner's code raised in the child, raised again here as the same
+    built-in type (so `except ValueError` in a check works) with the child's description."""
+
+    info: dict[str, str]
+
+
+class Broken(Exception):
+    """The child sent something that is not a well-formed answer."""
+
+
+class Session:
+    """One child's conversation with the judge, within the lesson's deadline."""
+
+    def __init__(self, cmd_fd: int, reply_fd: int, deadline: float, abort_fd: int | None = None) -> None:
+        self.cmd_fd, self.reply_fd, self.deadline, self.abort_fd = cmd_fd, reply_fd, deadline, abort_fd
+        self.proxies: weakref.WeakValueDictionary[int, Remote] = weakref.WeakValueDictionary()
+        self.keep: list[Remote] = []  # every proxy of this lesson lives as long as the session: the child keeps its objects
+        self.aborted = False
+        self.judge_weights = True  # a learner's module is given the judge's weights when built
+
+    def module(self, name: str) -> Remote:
+        return self.request("module", name)
+
+    def probe(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """A trusted function of `tutor.checks.probes`, run in the child on its objects."""
+        _forget_records([args, kwargs])
+        return self.request("probe", name, list(args), kwargs)
+
+    def request(self, op: str, *args: Any) -> Any:
+        blobs: list[bytes] = []
+        data = wire.encode(list(args), blobs, lambda v: self._outgoing(v, blobs))
+        try:
+            wire.send(self.cmd_fd, {"op": op, "args": data}, blobs)
+        except (BrokenPipeError, OSError):
+            raise wire.Ended() from None
+        header, reply_blobs = self._receive()
+        if "ok" in header:
+            try:
+                return wire.decode(header["ok"], reply_blobs, self._incoming)
+            except RecursionError:
+                raise Broken("a value nested too deep") from None
+        if header.get("stop") is True:
+            raise StopIteration
+        raised = header.get("raise")
+        if isinstance(raised, dict):
+            raise _learner_error(raised)
+        raise Broken("an answer that is neither a value nor an error")
+
+    def _receive(self) -> tuple[dict[str, Any], list[bytes]]:
+        watch = [self.reply_fd] + ([self.abort_fd] if self.abort_fd is not None else [])
+        while True:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                raise wire.Deadline()
+            ready = select.select(watch, [], [], min(remaining, 0.5))[0]
+            if self.abort_fd is not None and self.abort_fd in ready:
+                self.aborted = True
+                raise wire.Deadline()
+            if self.reply_fd in ready:
+                try:
+                    return wire.receive(self.reply_fd, self.deadline)
+                except wire.WireError as exc:
+                    raise Broken(str(exc)) from None
+
+    def _outgoing(self, value: Any, blobs: list[bytes]) -> dict[str, Any]:
+        if isinstance(value, Remote):
+            if object.__getattribute__(value, "_session") is not self:
+                raise ValueError("an object of an earlier check's child")
+            return {"$r": object.__getattribute__(value, "_number")}
+        return wire.pickled(value, blobs)
+
+    def _incoming(self, data: dict[str, Any]) -> Remote:
+        number = data.get("$r")
+        if type(number) is not int:
+            raise wire.WireError("a reference that is not a number")
+        proxy = self.proxies.get(number)
+        if proxy is None:
+            name = data.get("n") if type(data.get("n")) is str else "object"
+            mro = [m for m in data.get("mro", []) if type(m) is str][:20] if type(data.get("mro")) is list else []
+            proxy = _proxy_class(name)(self, number, mro, data.get("call") is True)
+            self.proxies[number] = proxy
+            self.keep.append(proxy)
+        return proxy
+
+    def close(self) -> None:
+        try:
+            wire.send(self.cmd_fd, {"op": "bye"}, [])
+        except OSError:
+            pass
+
+
+def _learner_error(raised: dict[str, Any]) -> BaseException:
+    base = builtin_error(str(raised.get("type")))
+    if not issubclass(base, Exception):  # SystemExit, KeyboardInterrupt: never raised in the judge as they are
+        base = Exception
+    info = raised.get("info") if isinstance(raised.get("info"), dict) else {}
+    try:
+        cls = _ERRORS.get(base) or _ERRORS.setdefault(base, type(base.__name__, (base, LearnerRaised), {}))
+    except TypeError:
+        cls = LearnerRaised
+    key = raised.get("key")
+    exc = cls(key if base is KeyError and type(key) in (str, int) else str(raised.get("text", ""))[:4000])
+    exc.info = {k: str(info.get(k, "")) for k in ("status", "message", "traceback")}
+    return exc
+
+
+_ERRORS: dict[type, type] = {}
+_CLASSES: dict[str, type] = {}
+
+
+def _proxy_class(name: str) -> type[Remote]:
+    """A subclass of Remote named as the learner's class, so a message that says
+    type(x).__name__ names it."""
+    if not name.isidentifier():
+        name = "object"
+    if name not in _CLASSES:
+        _CLASSES[name] = type(name, (Remote,), {"__slots__": ()})
+    return _CLASSES[name]  # type: ignore[return-value]
+
+
+def _trusted_class(path: str) -> type | None:
+    """A class of torch's that the judge has loaded itself, by its module and name."""
+    import sys
+
+    module_name, _, qualname = path.partition(":")
+    if module_name.split(".")[0] != "torch":
+        return None
+    obj: Any = sys.modules.get(module_name)
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+    return obj if isinstance(obj, type) else None
+
+
+class Remote:
+    """An object that lives in the learner's child. Every use is a question to it."""
+
+    __slots__ = ("_session", "_number", "_mro", "_callable", "_root", "_path", "_record", "__weakref__")
+
+    def __init__(self, session: Session, number: int, mro: list[str], is_callable: bool) -> None:
+        for slot, value in (("_session", session), ("_number", number), ("_mro", mro), ("_callable", is_callable),
+                            ("_root", None), ("_path", ""), ("_record", None)):
+            object.__setattr__(self, slot, value)
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        """The nearest class of torch's it is an instance of (isinstance(m, nn.Linear) holds
+        for the learner's nn.Linear), else its own proxy class."""
+        for path in object.__getattribute__(self, "_mro"):
+            found = _trusted_class(path)
+            if found is not None:
+                return found
+        return type(self)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _LOCAL_ONLY:
+            raise AttributeError(name)
+        session: Session = object.__getattribute__(self, "_session")
+        value = session.request("getattr", self, name)
+        root = object.__getattribute__(self, "_root") or self
+        path = object.__getattribute__(self, "_path") + name
+        record = object.__getattribute__(root, "_record")
+        if record is not None and path in record and _is_tensor(value):
+            return record[path]
+        if record is not None and name in ("named_parameters", "parameters") and isinstance(value, Remote):
+            return _recorded(self, record, object.__getattribute__(self, "_path"), name == "parameters")
+        if isinstance(value, Remote) and object.__getattribute__(value, "_root") is None and value is not root:
+            object.__setattr__(value, "_root", root)
+            object.__setattr__(value, "_path", path + ".")
+        return value
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        _forget_records([self, value])
+        object.__getattribute__(self, "_session").request("setattr", self, name, value)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        path = object.__getattribute__(self, "_path")
+        method = path.rstrip(".").rsplit(".", 1)[-1] if path else ""
+        if path and method not in _KEEPS_WEIGHTS:
+            _forget_records([self])
+        _forget_records([args, kwargs])
+        session: Session = object.__getattribute__(self, "_session")
+        result = session.request("call", self, list(args), kwargs)
+        if session.judge_weights and isinstance(result, Remote) and _builds_a_module(self, result):
+            give_judge_weights(result)
+        return result
+
+    def __len__(self) -> int:
+        value = self._ask("len")
+        if type(value) is not int or value < 0:
+            raise TypeError("len() of the learner's object did not give a whole number")
+        return value
+
+    def __iter__(self) -> Any:
+        return self._ask("iter")
+
+    def __next__(self) -> Any:
+        return self._ask("next")
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._ask("getitem", key)
+
+    def __contains__(self, item: Any) -> bool:
+        return bool(self._ask("contains", item) is True)
+
+    def __bool__(self) -> bool:
+        return self._ask("bool") is True
+
+    def __repr__(self) -> str:
+        value = self._ask("repr")
+        return value if type(value) is str else f"<{type(self).__name__}>"
+
+    def __str__(self) -> str:
+        value = self._ask("str")
+        return value if type(value) is str else f"<{type(self).__name__}>"
+
+    def __instancecheck__(self, instance: Any) -> bool:
+        """isinstance(x, learner("layers").LayerNorm): asked of the child, where the class is."""
+        return self._ask("isinstance", instance) is True
+
+    def __subclasscheck__(self, cls: Any) -> bool:
+        return self._ask("issubclass", cls) is True
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def _ask(self, op: str, *args: Any) -> Any:
+        return object.__getattribute__(self, "_session").request(op, self, *args)
+
+
+def _recorded(module: Remote, record: dict[str, Any], prefix: str, values_only: bool) -> Any:
+    """The module's named_parameters()/parameters(): the names as the child gives them, the
+    values of the weights the judge gave it from the judge's own record."""
+
+    def listing(*args: Any, **kwargs: Any) -> Any:
+        session: Session = object.__getattribute__(module, "_session")
+        named = session.request("method", module, "named_parameters", [] if values_only else list(args), kwargs)
+        for name, value in named:
+            value = record.get(prefix + name, value) if type(name) is str else value
+            yield value if values_only else (name, value)
+
+    return listing
+
+
+def _is_tensor(value: Any) -> bool:
+    import torch
+
+    return isinstance(value, torch.Tensor)
+
+
+def _forget_records(values: Any, depth: int = 0) -> None:
+    """Learner code is about to run on these objects: the weights the judge gave them may
+    change, so what the child says they are counts from now on."""
+    if depth > 4:
+        return
+    if isinstance(values, Remote):
+        root = object.__getattribute__(values, "_root") or values
+        object.__setattr__(root, "_record", None)
+    elif type(values) in (list, tuple):
+        for v in values:
+            _forget_records(v, depth + 1)
+    elif type(values) is dict:
+        for v in values.values():
+            _forget_records(v, depth + 1)
+
+
+_MODULE = "torch.nn.modules.module:Module"
+
+
+def _builds_a_module(callee: Remote, result: Remote) -> bool:
+    """callee(...) was a class of the learner's, and what it built is an nn.Module."""
+    return ("builtins:type" in object.__getattribute__(callee, "_mro")
+            and _MODULE in object.__getattribute__(result, "_mro"))
+
+
+def give_judge_weights(module: Remote) -> None:
+    """Draw every floating-point weight of a module the learner's class just built, here,
+    and load it there: weights that the learner's side picked (all zeros, say) could make
+    any answer look right. Matrices get the spread of a default nn.Linear (1/sqrt(fan_in)),
+    vectors (biases, norm scales) 0.5."""
+    import torch
+
+    session: Session = object.__getattribute__(module, "_session")
+    shapes = session.request("probe", "shapes", [module], {})
+    if not isinstance(shapes, list):
+        raise Broken("a list of the module's weights that is not a list")
+    values = {}
+    for item in shapes[:100_000]:
+        if not (isinstance(item, tuple) and len(item) == 3 and type(item[0]) is str
+                and isinstance(item[1], torch.Size) and isinstance(item[2], torch.dtype)):
+            raise Broken("a malformed entry in the list of the module's weights")
+        name, shape, dtype = item
+        if dtype.is_floating_point and shape.numel() <= 50_000_000:
+            spread = 1 / max(shape[-1], 1) ** 0.5 if len(shape) >= 2 else 0.5
+            values[name] = (torch.randn(shape, dtype=torch.float64) * spread).to(dtype)
+    if values:
+        load_weights(module, values)
+
+
+def load_weights(module: Remote, values: dict[str, Any]) -> None:
+    """Give the child's module these weights (names as named_parameters gives them) and keep
+    them as the judge's record: reads of them return these, whatever the child says."""
+    root = object.__getattribute__(module, "_root") or module
+    prefix = object.__getattribute__(module, "_path")
+    session: Session = object.__getattribute__(module, "_session")
+    session.request("probe", "assign", [module, values], {})
+    record = dict(object.__getattribute__(root, "_record") or {})
+    record.update({prefix + name: value for name, value in values.items()})
+    object.__setattr__(root, "_record", record)
+
+
+def is_remote(value: Any) -> bool:
+    return isinstance(value, Remote)
+
+
+def session_of(value: Remote) -> Session:
+    return object.__getattribute__(value, "_session")
+
+
+def close_quietly(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+# --- one lesson, judged ---------------------------------------------------------
+
+
+def load_checks(request: dict[str, Any]) -> Any:
+    """The lesson's checks module, loaded afresh in the judge, under the name the child
+    gives it too (so an object of a class it defines can be sent there)."""
+    import importlib.util
+    import sys
+
+    name = f"tutor_lesson_{request['number']:02d}_checks"
+    spec = importlib.util.spec_from_file_location(name, request["checks_path"])
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_judged(request: dict[str, Any], checks_module: Any, abort_fd: int | None = None) -> dict[str, Any]:
+    """Run one lesson judged: the learner's child (forked first, from the worker as it is,
+    so it inherits no state of any judge) and the judge (forked next, holding the only ends
+    of the child's pipes and of the verdict's channel). The worker watches the judge as it
+    watches any check: the time limit, the Ctrl-C of the one who asked, an end without a
+    verdict. The learner's child is killed, with whatever it started, when the judge ends.
+    Both are forked because the judge computes with torch, and a process that has run
+    torch's thread pools cannot safely fork a child that uses them."""
+    import secrets
+    import signal
+    import tempfile
+
+    from tutor.engine import worker as w
+    from tutor.engine.agent import Agent
+
+    capture, capture_path = tempfile.mkstemp(prefix="tutor-output-", suffix=".txt")
+    os.unlink(capture_path)
+    cmd_r, cmd_w = os.pipe()
+    reply_r, reply_w = os.pipe()
+    w._FORKED_BY[:] = [os.getpid()]
+    learner_pid = os.fork()
+    if learner_pid == 0:
+        os.close(cmd_w)
+        os.close(reply_r)
+        os.setpgid(0, 0)
+        w._child_entry(request, -1, capture, "", body=lambda: Agent(request, cmd_r, reply_w).serve())
+    close_quietly(cmd_r)
+    close_quietly(reply_w)
+    key = secrets.token_hex(16)  # drawn after the learner's child was forked: it never held it
+    events_r, events_w = os.pipe()
+    judge_pid = os.fork()
+    if judge_pid == 0:
+        os.close(events_r)
+        _judge_entry(request, checks_module, cmd_w, reply_r, events_w, key)
+    for fd in (cmd_w, reply_r, events_w):
+        close_quietly(fd)
+    ended: list[int] = []
+
+    def learner_exit(wait: float) -> int | None:
+        give_up = time.monotonic() + wait
+        while True:
+            try:
+                done, status = os.waitpid(learner_pid, os.WNOHANG)
+            except ChildProcessError:
+                return None
+            if done:
+                return os.waitstatus_to_exitcode(status)
+            if time.monotonic() >= give_up:
+                return None
+            time.sleep(0.005)
+
+    def poll() -> int | None:
+        if not ended:
+            done, status = os.waitpid(judge_pid, os.WNOHANG)
+            if not done:
+                return None
+            code = os.waitstatus_to_exitcode(status)
+            # A judge that stopped early stopped because the learner's child did: say how it ended.
+            mine = learner_exit(2.0 if code == 0 else 0.5)
+            ended.append(mine if code != 0 and mine not in (None, 0) else code)
+        return ended[0]
+
+    def kill() -> None:
+        for pgid in (learner_pid, judge_pid):
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    try:
+        return w.supervise(events_r, poll, kill, request, capture, key, learner_pid, abort_fd)
+    finally:
+        kill()
+        learner_exit(1.0)
+
+
+def _judge_entry(request: dict[str, Any], checks_module: Any, cmd_fd: int, reply_fd: int, events_fd: int, key: str) -> None:
+    """The judge's process: its own group, no terminal output (the worker's stdout is its
+    reply channel), dies with the worker; exits 0 with a verdict, 5 when the learner's
+    child ended or spoke out of turn first."""
+    import json
+    import traceback
+
+    from tutor.engine.hardening import die_with_parent
+
+    code = 0
+    try:
+        os.setpgid(0, 0)
+        die_with_parent()
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+
+        def emit(event: dict[str, Any]) -> None:
+            data = (json.dumps({**event, "id": str(request["id"]), "key": key}) + "\n").encode()
+            while data:
+                data = data[os.write(events_fd, data):]
+
+        # A backstop only: the worker enforces the lesson's time limit and kills both.
+        session = Session(cmd_fd, reply_fd, time.monotonic() + float(request["timeout"]) + 30)
+        try:
+            _judge(request, checks_module, session, emit)
+        except (wire.Ended, wire.Deadline):
+            code = 5
+        except Broken as exc:
+            # Only bytes the learner's code wrote into the channel itself are not an answer.
+            emit({"event": "tampered", "why": f"your code wrote into the checks' own channel ({exc})"})
+            emit({"event": "done"})
+        finally:
+            session.close()
+    except BaseException:  # noqa: BLE001 - the judge's own fault: say so, never a pass
+        try:
+            emit({"event": "fatal", "message": "The checks themselves failed (a fault in the tutor, not in your code).",
+                  "traceback": traceback.format_exc()})
+        except BaseException:  # noqa: BLE001
+            pass
+        code = 4
+    os._exit(code)
+
+
+def _judge(request: dict[str, Any], checks_module: Any, session: Session, emit: Any) -> None:
+    from pathlib import Path
+
+    import tutor.checks as api
+    from tutor.engine import worker as w
+
+    model_dir = Path(request["workspace"]).resolve() / "model"
+    fatal = session.request("load")
+    if fatal is not None:
+        if not isinstance(fatal, dict):
+            raise Broken("a load answer that is not a description")
+        emit({"event": "fatal", "message": str(fatal.get("message", ""))[:20000],
+                       "traceback": str(fatal.get("traceback", ""))[:20000]})
+        return
+    checks = api.collect_checks(checks_module)
+    emit({"event": "plan", "checks": [name for name, _ in checks]})
+    api._SESSION[:] = [session]
+    try:
+        for index, (name, func) in enumerate(checks):
+            emit({"event": "started", "name": name})
+            seed = int(request["seed"]) + index
+            w._seed_everything(seed)
+            session.request("seed", seed)
+            try:
+                note = func()
+                result = {"status": "passed", "message": note if isinstance(note, str) else "", "traceback": ""}
+            except (wire.Deadline, wire.Ended):
+                raise
+            except Broken:
+                raise
+            except LearnerRaised as exc:
+                result = dict(exc.info)
+                if result.get("status") not in ("failed", "error"):
+                    result["status"] = "error"
+            except BaseException as exc:  # noqa: BLE001 - a check's own failure, or what it made of the answers
+                result = w.describe_exception(exc, model_dir, request.get("memory_mb"))
+            emit({"event": "check", "name": name, **result})
+        emit({"event": "used", "files": session.request("used")})
+        changed = session.request("guard")
+        if isinstance(changed, list) and changed:
+            emit({"event": "tampered", "why": "your code replaced what the checks rely on: "
+                           + ", ".join(str(c)[:200] for c in changed[:8])})
+        emit({"event": "done"})
+    finally:
+        api._SESSION.clear()
