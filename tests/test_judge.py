@@ -178,3 +178,23 @@ def test_graded_a_hostile_stub_passes_nothing(tmp_path, sandbox):
     assert grades["honest"].lessons == {n: "passed" for n in numbers}, grades["honest"]
     assert set(grades["hostile"].lessons) == set(numbers), grades["hostile"]
     assert "passed" not in grades["hostile"].lessons.values(), grades["hostile"].lessons
+
+
+def test_patching_torch_in_the_learners_process_changes_no_comparison(runner, make_workspace):
+    # Random attention output, with every comparison tool of the learner's process patched to
+    # agree: the comparisons are made in the judge, whose torch the learner's code never touches.
+    init = textwrap.dedent('''
+        import torch
+        torch.Tensor.cpu = lambda self, *a, **k: torch.zeros_like(self)
+        torch.Tensor.double = lambda self, *a, **k: torch.zeros(self.shape, dtype=torch.float64)
+        torch.allclose = lambda *a, **k: True
+        torch.equal = lambda *a, **k: True
+    ''')
+    source = solution_files()["attention.py"]
+    old = "        return weights @ values\n"
+    assert source.count(old) == 1
+    ws = make_workspace(overrides={"__init__.py": init,
+                                   "attention.py": source.replace(old, "        return torch.randn_like(weights @ values)\n")})
+    result = runner.check(ws, REGISTRY.get(6))
+    assert result.status != "passed"
+    assert any("values differ" in c.message for c in result.checks if c.status == "failed"), result.checks

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import select
 import time
-import weakref
 from typing import Any
 
 from tutor.engine import wire
@@ -61,8 +60,8 @@ class Session:
 
     def __init__(self, cmd_fd: int, reply_fd: int, deadline: float, abort_fd: int | None = None) -> None:
         self.cmd_fd, self.reply_fd, self.deadline, self.abort_fd = cmd_fd, reply_fd, deadline, abort_fd
-        self.proxies: weakref.WeakValueDictionary[int, Remote] = weakref.WeakValueDictionary()
-        self.keep: list[Remote] = []  # every proxy of this lesson lives as long as the session: the child keeps its objects
+        # One stand-in per object of the child's, kept as long as the session: the child keeps its objects too.
+        self.proxies: dict[int, Remote] = {}
         self.aborted = False
         self.judge_weights = True  # a learner's module is given the judge's weights when built
 
@@ -87,6 +86,8 @@ class Session:
                 return wire.decode(header["ok"], reply_blobs, self._incoming)
             except RecursionError:
                 raise Broken("a value nested too deep") from None
+            except wire.WireError as exc:  # the child's own encoder writes none: these bytes are not its answer
+                raise Broken(str(exc)) from None
         if header.get("stop") is True:
             raise StopIteration
         raised = header.get("raise")
@@ -127,7 +128,6 @@ class Session:
             mro = [m for m in data.get("mro", []) if type(m) is str][:20] if type(data.get("mro")) is list else []
             proxy = _proxy_class(name)(self, number, mro, data.get("call") is True)
             self.proxies[number] = proxy
-            self.keep.append(proxy)
         return proxy
 
     def close(self) -> None:
@@ -167,16 +167,21 @@ def _proxy_class(name: str) -> type[Remote]:
 
 
 def _trusted_class(path: str) -> type | None:
-    """A class of torch's that the judge has loaded itself, by its module and name."""
+    """A class of torch's that the judge has loaded itself, by its module and name: a module,
+    dataset, loader or optimizer class (never a tensor's: tensors cross as data)."""
     import sys
 
+    import torch
+
     module_name, _, qualname = path.partition(":")
-    if module_name.split(".")[0] != "torch":
+    parts = qualname.split(".")
+    if module_name.split(".")[0] != "torch" or not all(p.isidentifier() and not p.startswith("_") for p in parts):
         return None
     obj: Any = sys.modules.get(module_name)
-    for part in qualname.split("."):
+    for part in parts:
         obj = getattr(obj, part, None)
-    return obj if isinstance(obj, type) else None
+    kinds = (torch.nn.Module, torch.utils.data.Dataset, torch.utils.data.DataLoader, torch.optim.Optimizer)
+    return obj if isinstance(obj, type) and issubclass(obj, kinds) else None
 
 
 class Remote:
@@ -417,7 +422,9 @@ def run_judged(request: dict[str, Any], checks_module: Any, abort_fd: int | None
         os.close(cmd_w)
         os.close(reply_r)
         os.setpgid(0, 0)
-        w._child_entry(request, -1, capture, "", body=lambda: Agent(request, cmd_r, reply_w).serve())
+        # The seed stays with the judge: its inputs cannot be foreseen from here.
+        mine = {k: v for k, v in request.items() if k not in ("seed", "id")}
+        w._child_entry(mine, -1, capture, "", body=lambda: Agent(mine, cmd_r, reply_w).serve())
     close_quietly(cmd_r)
     close_quietly(reply_w)
     key = secrets.token_hex(16)  # drawn after the learner's child was forked: it never held it
@@ -475,6 +482,7 @@ def _judge_entry(request: dict[str, Any], checks_module: Any, cmd_fd: int, reply
     import json
     import traceback
 
+    from tutor.engine import worker as w
     from tutor.engine.hardening import die_with_parent
 
     code = 0
@@ -484,6 +492,10 @@ def _judge_entry(request: dict[str, Any], checks_module: Any, cmd_fd: int, reply
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
+        # The asking command's environment and data folder (a run milestone reads its checkpoint there).
+        w._take_callers_place(request)
+        if request.get("data_home"):
+            os.environ["TUTOR_HOME"] = str(request["data_home"])
 
         def emit(event: dict[str, Any]) -> None:
             data = (json.dumps({**event, "id": str(request["id"]), "key": key}) + "\n").encode()
@@ -512,6 +524,14 @@ def _judge_entry(request: dict[str, Any], checks_module: Any, cmd_fd: int, reply
     os._exit(code)
 
 
+def learner_seed(seed: int) -> int:
+    """The learner's process's seed for a check (its modules' own initialisation, dropout):
+    fixed by the judge's, which it does not reveal."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(f"learner:{seed}".encode()).digest()[:4], "big") >> 1
+
+
 def _judge(request: dict[str, Any], checks_module: Any, session: Session, emit: Any) -> None:
     from pathlib import Path
 
@@ -534,7 +554,7 @@ def _judge(request: dict[str, Any], checks_module: Any, session: Session, emit: 
             emit({"event": "started", "name": name})
             seed = int(request["seed"]) + index
             w._seed_everything(seed)
-            session.request("seed", seed)
+            session.request("seed", learner_seed(seed))
             try:
                 note = func()
                 result = {"status": "passed", "message": note if isinstance(note, str) else "", "traceback": ""}
