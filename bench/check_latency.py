@@ -40,9 +40,9 @@ from tutor.engine.stubs import solution_files  # noqa: E402
 from tutor.engine.workspace import write_workspace  # noqa: E402
 
 
-def timed(command: list[str], env: dict) -> tuple[float, int]:
+def timed(command: list[str], env: dict, cwd: str | None = None) -> tuple[float, int]:
     started = time.perf_counter()
-    done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = subprocess.run(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - started, done.returncode
 
 
@@ -114,8 +114,9 @@ def side_by_side(lessons: list, repeat: int, revision: str) -> None:
             for name, tree in trees.items():
                 command = [sys.executable, "-m", "tutor", "check", str(lesson.number), "-w", str(workspaces[name].root),
                            "--timeout", "60"]
-                assert timed(command, envs[name])[1] == 0, f"lesson {lesson.number} did not pass ({name})"  # starts the server
-                server = statistics.median(timed(command, envs[name])[0] for _ in range(repeat))
+                # Run from the tree measured: `python -m tutor` finds the current folder's tutor first.
+                assert timed(command, envs[name], str(tree))[1] == 0, f"lesson {lesson.number} did not pass ({name})"
+                server = statistics.median(timed(command, envs[name], str(tree))[0] for _ in range(repeat))
                 helpers[name].stdin.write(f"{lesson.number}\n")
                 helpers[name].stdin.flush()
                 got[name] = (server, json.loads(helpers[name].stdout.readline()))

@@ -259,6 +259,15 @@ def diagnose(got: Any, candidates: dict[str, Any], atol: float = 1e-4, rtol: flo
     return None
 
 
+def refuse_tensor_subclass(got: Any, what: str) -> None:
+    """Judged, a tensor of a subclass stays in the learner's process (it is not data): name it."""
+    from tutor.engine.judge import is_tensor_subclass
+
+    if is_tensor_subclass(got):
+        fail(f"{what}: expected a plain torch.Tensor, got a subclass ({type(got).__name__}); a subclass can "
+             "change what comparisons say, so return the tensor itself")
+
+
 def assert_close(
     got: Any,
     expected: Any,
@@ -275,6 +284,7 @@ def assert_close(
     """
     import torch
 
+    refuse_tensor_subclass(got, what)
     if not isinstance(got, torch.Tensor):
         fail(f"{what}: expected a torch.Tensor, got {type(got).__name__} ({show(got)})")
     if type(got) is not torch.Tensor and not isinstance(got, torch.nn.Parameter):

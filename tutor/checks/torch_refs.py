@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from tutor.checks import fail, probe, show
+from tutor.checks import fail, probe, refuse_tensor_subclass, show
 
 
 def projections(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -297,6 +297,7 @@ def set_weights(module: nn.Module, values: dict[str, torch.Tensor]) -> None:
 
 
 def expect_shape(t: object, shape: tuple[int, ...], what: str) -> None:
+    refuse_tensor_subclass(t, what)
     if not isinstance(t, torch.Tensor):
         fail(f"{what}: expected a tensor, got {type(t).__name__}: {show(t)}")
     if tuple(t.shape) != tuple(shape):

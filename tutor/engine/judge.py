@@ -62,11 +62,14 @@ class Session:
         self.cmd_fd, self.reply_fd, self.deadline, self.abort_fd = cmd_fd, reply_fd, deadline, abort_fd
         # One stand-in per object of the child's, kept as long as the session: the child keeps its objects too.
         self.proxies: dict[int, Remote] = {}
+        self.modules: dict[str, Remote] = {}  # the learner's modules: imported once, as Python does
         self.aborted = False
         self.judge_weights = True  # a learner's module is given the judge's weights when built
 
     def module(self, name: str) -> Remote:
-        return self.request("module", name)
+        if name not in self.modules:
+            self.modules[name] = self.request("module", name)
+        return self.modules[name]
 
     def probe(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """A trusted function of `tutor.checks.probes`, run in the child on its objects."""
@@ -209,7 +212,7 @@ class Remote:
             raise AttributeError(name)
         session: Session = object.__getattribute__(self, "_session")
         value = session.request("getattr", self, name)
-        root = object.__getattribute__(self, "_root") or self
+        root = _root_of(self)
         path = object.__getattribute__(self, "_path") + name
         record = object.__getattribute__(root, "_record")
         if record is not None and path in record and _is_tensor(value):
@@ -244,7 +247,8 @@ class Remote:
         return value
 
     def __iter__(self) -> Any:
-        return self._ask("iter")
+        it = self._ask("iter")
+        return _Batched(it) if isinstance(it, Remote) else iter(it)
 
     def __next__(self) -> Any:
         return self._ask("next")
@@ -297,6 +301,38 @@ def _recorded(module: Remote, record: dict[str, Any], prefix: str, values_only: 
     return listing
 
 
+class _Batched:
+    """Iterates one of the child's iterators a batch at a time (1, 2, 4, ... 64 items per
+    question): a loader of 400 items costs a dozen round trips, and next(iter(x)) one."""
+
+    def __init__(self, remote: Remote) -> None:
+        self.remote, self.buffer, self.done, self.size = remote, [], False, 1
+
+    def __iter__(self) -> _Batched:
+        return self
+
+    def __next__(self) -> Any:
+        if not self.buffer:
+            if self.done:
+                raise StopIteration
+            got = object.__getattribute__(self.remote, "_session").request("take", self.remote, self.size)
+            if not (isinstance(got, dict) and isinstance(got.get("items"), list) and type(got.get("done")) is bool):
+                raise Broken("an answer to take() that is not a batch")
+            self.buffer, self.done = got["items"], got["done"]
+            self.size = min(self.size * 2, 64)
+            self.buffer.reverse()
+            if not self.buffer:
+                raise StopIteration
+        return self.buffer.pop()
+
+
+def _root_of(proxy: Remote) -> Remote:
+    """The module a stand-in was reached from (itself, if none). Never `_root or proxy`: the
+    truth of a stand-in is a question to the child."""
+    root = object.__getattribute__(proxy, "_root")
+    return proxy if root is None else root
+
+
 def _is_tensor(value: Any) -> bool:
     import torch
 
@@ -309,7 +345,7 @@ def _forget_records(values: Any, depth: int = 0) -> None:
     if depth > 4:
         return
     if isinstance(values, Remote):
-        root = object.__getattribute__(values, "_root") or values
+        root = _root_of(values)
         object.__setattr__(root, "_record", None)
     elif type(values) in (list, tuple):
         for v in values:
@@ -355,7 +391,7 @@ def give_judge_weights(module: Remote) -> None:
 def load_weights(module: Remote, values: dict[str, Any]) -> None:
     """Give the child's module these weights (names as named_parameters gives them) and keep
     them as the judge's record: reads of them return these, whatever the child says."""
-    root = object.__getattribute__(module, "_root") or module
+    root = _root_of(module)
     prefix = object.__getattribute__(module, "_path")
     session: Session = object.__getattribute__(module, "_session")
     session.request("probe", "assign", [module, values], {})
@@ -366,6 +402,12 @@ def load_weights(module: Remote, values: dict[str, Any]) -> None:
 
 def is_remote(value: Any) -> bool:
     return isinstance(value, Remote)
+
+
+def is_tensor_subclass(value: Any) -> bool:
+    """A stand-in for an object of a subclass of torch.Tensor (which never crosses as data)."""
+    return isinstance(value, Remote) and any(
+        m in ("torch:Tensor", "torch._tensor:Tensor", "torch._C:TensorBase") for m in object.__getattribute__(value, "_mro"))
 
 
 def session_of(value: Remote) -> Session:

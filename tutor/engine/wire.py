@@ -245,6 +245,10 @@ def pickled(value: Any, blobs: list[bytes]) -> dict[str, Any]:
     return {"$p": len(blobs) - 1}
 
 
+def pickle_bytes(data: dict[str, Any], blobs: list[bytes]) -> bytes:
+    return _blob(blobs, data["$p"])
+
+
 def unpickle(data: dict[str, Any], blobs: list[bytes]) -> Any:
     """On the learner's side only: what the judge pickled."""
     return pickle.loads(_blob(blobs, data["$p"]))

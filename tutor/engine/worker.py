@@ -718,7 +718,12 @@ def warm_up() -> None:
     import torch.utils.data  # noqa: F401
 
     import tutor.checks  # noqa: F401
+    import tutor.checks.gpt2_refs  # noqa: F401
+    import tutor.checks.llama_refs  # noqa: F401
+    import tutor.checks.probes  # noqa: F401
     import tutor.checks.torch_refs  # noqa: F401
+    import tutor.engine.agent  # noqa: F401
+    import tutor.engine.judge  # noqa: F401
     from tutor.engine.guard import prepare
 
     prepare()
