@@ -13,8 +13,8 @@ import textwrap
 import pytest
 import torch
 
-from tutor.engine import wire
-from tutor.engine.judge import Session
+from tutor.checks.remote import Session
+from tutor.core import wire
 from tutor.engine.lessons import load_registry
 from tutor.engine.stubs import solution_files
 

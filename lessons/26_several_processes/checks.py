@@ -12,6 +12,7 @@ is killed and reaped before the check ends, whatever happened.
 """
 
 from __future__ import annotations
+
 import json
 import math
 import os

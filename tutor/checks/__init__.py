@@ -62,7 +62,7 @@ _SESSION: list[Any] = []  # the judge's session with the learner's child, while 
 
 def learner(module: str) -> Any:
     """The learner's `model.<module>`: judged, a stand-in for the module in the learner's
-    child (tutor.engine.judge); else imported from the workspace on sys.path."""
+    child (tutor.checks.remote); else imported from the workspace on sys.path."""
     if _SESSION:
         return _SESSION[0].module(f"model.{module}")
     return importlib.import_module(f"model.{module}")
@@ -74,7 +74,7 @@ def place(value: Any) -> Any:
     so what the learner's code does to it (a training step, a recorded call) can be read
     back. In one process, `value` itself."""
     if _SESSION:
-        from tutor.engine.judge import Whole, is_remote
+        from tutor.checks.remote import Whole, is_remote
 
         if is_remote(value):
             return value
@@ -215,7 +215,7 @@ def require_plain(value: Any, what: str) -> Any:
             require_plain(key, what)
             require_plain(item, what)
         return value
-    from tutor.engine.judge import is_remote
+    from tutor.checks.remote import is_remote
 
     # Judged, whatever is not plain data stays in the learner's process: it arrives as a Remote.
     subclass = is_remote(value) or isinstance(value, (*_PLAIN, torch.Tensor, list, tuple, dict))
@@ -261,7 +261,7 @@ def diagnose(got: Any, candidates: dict[str, Any], atol: float = 1e-4, rtol: flo
 
 def refuse_tensor_subclass(got: Any, what: str) -> None:
     """Judged, a tensor of a subclass stays in the learner's process (it is not data): name it."""
-    from tutor.engine.judge import is_tensor_subclass
+    from tutor.checks.remote import is_tensor_subclass
 
     if is_tensor_subclass(got):
         fail(f"{what}: expected a plain torch.Tensor, got a subclass ({type(got).__name__}); a subclass can "

@@ -10,7 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["assign", "grads", "grad_mode_in", "call_keeping_args", "fill_grads", "buffers_also_parameters", "grads_present", "load_and_aliases", "same_tensor", "shapes", "lesson_helper"]
+__all__ = [
+    "assign",
+    "grads",
+    "grad_mode_in",
+    "call_keeping_args",
+    "fill_grads",
+    "buffers_also_parameters",
+    "grads_present",
+    "load_and_aliases",
+    "same_tensor",
+    "shapes",
+    "lesson_helper",
+]
 
 
 def assign(module: Any, values: dict[str, Any]) -> None:

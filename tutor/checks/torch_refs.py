@@ -284,8 +284,8 @@ def randomise(module: nn.Module, std: float = 0.5) -> nn.Module:
 def set_weights(module: nn.Module, values: dict[str, torch.Tensor]) -> None:
     """Copy `values` (named as named_parameters names them) into the module's parameters.
     Judged, the module lives in the learner's child: the judge keeps these values as its
-    own record of them (tutor.engine.judge.load_weights)."""
-    from tutor.engine.judge import is_remote, load_weights
+    own record of them (tutor.checks.remote.load_weights)."""
+    from tutor.checks.remote import is_remote, load_weights
 
     if is_remote(module):
         load_weights(module, values)

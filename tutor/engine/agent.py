@@ -2,7 +2,7 @@
 
 It does what the judge asks (import a module, read an attribute, call a function,
 run one of the trusted probes of `tutor.checks.probes`) and answers with data
-(`tutor.engine.wire`) or with a reference to an object that stays here. It holds no
+(`tutor.core.wire`) or with a reference to an object that stays here. It holds no
 verdict, no expected value and no key: whatever learner code finds in this process,
 the only way to pass a check is to answer the judge's questions with the right numbers.
 """
@@ -17,12 +17,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from tutor.engine import wire
-
-_BUILTIN_ERRORS = {cls.__name__: cls for cls in (
-    ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError, AssertionError, NotImplementedError,
-    ZeroDivisionError, OverflowError, StopIteration, LookupError, ArithmeticError, MemoryError, RecursionError,
-    UnicodeError, OSError, ImportError, ModuleNotFoundError, NameError, SystemExit, KeyboardInterrupt)}
+from tutor.checks.remote import BUILTIN_ERRORS
+from tutor.core import wire
 
 TRUSTED_ROOTS = ("torch", "tutor", "builtins", "collections", "tiktoken", "numpy")
 
@@ -226,11 +222,7 @@ class Agent:
             text = str(exc)[:4000]
         except BaseException:  # noqa: BLE001
             text = ""
-        kind = type(exc).__name__ if type(exc) in _BUILTIN_ERRORS.values() else next(
-            (c.__name__ for c in type(exc).__mro__ if c in _BUILTIN_ERRORS.values()), "Exception")
+        kind = type(exc).__name__ if type(exc) in BUILTIN_ERRORS.values() else next(
+            (c.__name__ for c in type(exc).__mro__ if c in BUILTIN_ERRORS.values()), "Exception")
         args = exc.args if type(exc) is KeyError and len(exc.args) == 1 and type(exc.args[0]) in (str, int) else None
         return {"type": kind, "text": text, "info": {k: str(v)[:20000] for k, v in info.items()}, "key": args[0] if args else None}
-
-
-def builtin_error(name: str) -> type[BaseException]:
-    return _BUILTIN_ERRORS.get(name, Exception)

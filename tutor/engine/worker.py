@@ -3,28 +3,28 @@
 Process layout:
 
     app / CLI  --(JSON lines on stdin/stdout)-->  warm worker (torch imported once)
-                                                      |  fork() per lesson
+                                                      |  fork() twice per lesson
                                                       v
-                                                 child: memory limit, learner's
-                                                 prints captured, checks run,
-                                                 events streamed on a pipe
+                              learner's process (tutor.engine.agent): limits, prints
+                              captured, the only one that imports model/; answers
+                              questions with data
+                              judge (tutor.engine.judge): runs the checks, asks,
+                              decides; streams events on a pipe to the worker
 
 The warm worker never runs learner code itself, so an endless loop, a crash or a
-poisoned import in one check cannot hurt it; it watches each child with a time
-limit and turns whatever happened into a structured result. Where fork() is not
-available the child is a fresh interpreter (`python -m tutor.engine.worker --child`).
-
-Learner code shares the child's interpreter with the checks, so the verdict is
-guarded (see docs/security.md for what that does and does not stop):
-- the child's events travel on a private pipe, each stamped with the request's id
-  and a key drawn for that request; the worker drops and reports anything else;
-- only the check loop may send them: a call from anywhere else is reported as tampering;
-- the checks and the tools they rely on are taken before the learner's code is
-  imported, and compared after the checks: a replaced one marks the lesson tampered;
+poisoned import in one check cannot hurt it; it watches each lesson with a time
+limit and turns whatever happened into a structured result. The verdict is decided
+where no learner code runs (see docs/security.md). Besides:
 - the worker's replies carry a key that the runner gave it, which is wiped in each
-  child, so a forged reply on the worker's own stdout is rejected too;
+  child, so a forged reply on the worker's own stdout is rejected;
 - the worker is a child subreaper: whatever a check started, `setsid` or not, is
   killed when the check ends.
+
+Where fork() is not available the checks run in one child, a fresh interpreter
+(`python -m tutor.engine.worker --child`), beside the learner's code: there the
+checks and the tools they rely on are snapshotted before the learner's code is
+imported and compared after, and the child's events carry a per-request key and may
+come from the check loop alone.
 """
 
 from __future__ import annotations
@@ -645,13 +645,11 @@ def run_in_child(request: dict[str, Any], abort_fd: int | None = None) -> dict[s
     after the check: a worker killed meanwhile leaves nothing in /tmp but that folder."""
     scratch = tempfile.mkdtemp(prefix="tutor-check-")
     try:
-        if hasattr(os, "fork"):
+        if hasattr(os, "fork"):  # the judge and the learner's process, each forked (tutor.engine.judge)
             from tutor.engine.judge import load_checks, run_judged
 
-            checks_module = load_checks(request)
-            if not getattr(checks_module, "ONE_PROCESS", False):
-                return run_judged({**request, "tmpdir": scratch}, checks_module, abort_fd)
-        return _run_in_child({**request, "tmpdir": scratch}, abort_fd)
+            return run_judged({**request, "tmpdir": scratch}, load_checks(request), abort_fd)
+        return _run_in_child({**request, "tmpdir": scratch}, abort_fd)  # no fork(): one process, guarded
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -721,6 +719,7 @@ def warm_up() -> None:
     import tutor.checks.gpt2_refs  # noqa: F401
     import tutor.checks.llama_refs  # noqa: F401
     import tutor.checks.probes  # noqa: F401
+    import tutor.checks.remote  # noqa: F401
     import tutor.checks.torch_refs  # noqa: F401
     import tutor.engine.agent  # noqa: F401
     import tutor.engine.judge  # noqa: F401
