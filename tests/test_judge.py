@@ -198,3 +198,49 @@ def test_patching_torch_in_the_learners_process_changes_no_comparison(runner, ma
     result = runner.check(ws, REGISTRY.get(6))
     assert result.status != "passed"
     assert any("values differ" in c.message for c in result.checks if c.status == "failed"), result.checks
+
+
+# Weights the learner's side keeps for itself: all-zero values make an "attention" that
+# only returns W_value(x) = 0 agree with any reference computed from them.
+HIDES_ITS_WEIGHTS = textwrap.dedent('''
+    import torch
+    from torch import nn
+
+
+    class SelfAttention(nn.Module):
+        def __init__(self, d_in, d_out, qkv_bias=False):
+            super().__init__()
+            self.W_query, self.W_key, self.W_value = (nn.Linear(d_in, d_out, bias=qkv_bias) for _ in range(3))
+            for p in self.W_value.parameters():
+                nn.init.zeros_(p)
+
+        def named_parameters(self, *args, **kwargs):  # no weight for the judge to set
+            return iter(())
+
+        def forward(self, x):
+            return self.W_value(x)
+''')
+
+NOT_A_MODULE = textwrap.dedent('''
+    import torch
+    from torch import nn
+
+
+    class SelfAttention:  # no nn.Module: nothing says it is one
+        def __init__(self, d_in, d_out, qkv_bias=False):
+            self.W_query, self.W_key, self.W_value = (nn.Linear(d_in, d_out, bias=qkv_bias) for _ in range(3))
+            for p in self.W_value.parameters():
+                nn.init.zeros_(p)
+
+        def __call__(self, x):
+            return self.W_value(x)
+''')
+
+
+@pytest.mark.parametrize("source", [HIDES_ITS_WEIGHTS, NOT_A_MODULE], ids=["hidden-weights", "not-a-module"])
+def test_weights_the_judge_did_not_give_are_not_read_as_if_it_had(runner, make_workspace, source):
+    result = runner.check(make_workspace(overrides={"attention.py": source}), REGISTRY.get(5))
+    assert result.status != "passed"
+    failed = {c.name: c.message for c in result.checks if c.status != "passed"}
+    assert any("on random inputs" in name for name in failed), failed
+    assert any("weights" in message for message in failed.values()), failed

@@ -196,11 +196,13 @@ def _trusted_class(path: str) -> type | None:
 class Remote:
     """An object that lives in the learner's child. Every use is a question to it."""
 
-    __slots__ = ("_session", "_number", "_mro", "_callable", "_root", "_path", "_record", "__weakref__")
+    # _state: "built" (a learner's class built it and the judge gave it its weights: every tensor
+    # read must be one the judge gave), "forgotten" (learner code has run on it since), or None.
+    __slots__ = ("_session", "_number", "_mro", "_callable", "_root", "_path", "_record", "_state", "__weakref__")
 
     def __init__(self, session: Session, number: int, mro: list[str], is_callable: bool) -> None:
         for slot, value in (("_session", session), ("_number", number), ("_mro", mro), ("_callable", is_callable),
-                            ("_root", None), ("_path", ""), ("_record", None)):
+                            ("_root", None), ("_path", ""), ("_record", None), ("_state", None)):
             object.__setattr__(self, slot, value)
 
     @property  # type: ignore[misc]
@@ -223,6 +225,7 @@ class Remote:
         record = object.__getattribute__(root, "_record")
         if record is not None and path in record and _is_tensor(value):
             return record[path]
+        _refuse_unjudged_weight(self, root, path, name, value)
         if record is not None and name in ("named_parameters", "parameters") and isinstance(value, Remote):
             return _recorded(self, record, object.__getattribute__(self, "_path"), name == "parameters")
         if isinstance(value, Remote) and object.__getattribute__(value, "_root") is None and value is not root:
@@ -254,13 +257,20 @@ class Remote:
 
     def __iter__(self) -> Any:
         it = self._ask("iter")
-        return _Batched(it) if isinstance(it, Remote) else iter(it)
+        return _Batched(it, self) if isinstance(it, Remote) else iter(it)
 
     def __next__(self) -> Any:
         return self._ask("next")
 
     def __getitem__(self, key: Any) -> Any:
-        return self._ask("getitem", key)
+        value = self._ask("getitem", key)
+        root = _root_of(self)
+        if isinstance(value, Remote) and type(key) in (int, str) and value is not root \
+                and object.__getattribute__(value, "_root") is None:  # model.trf_blocks[0]: a part of the model
+            index = key if type(key) is str or key >= 0 else len(self) + key
+            object.__setattr__(value, "_root", root)
+            object.__setattr__(value, "_path", f"{object.__getattribute__(self, '_path')}{index}.")
+        return value
 
     def __contains__(self, item: Any) -> bool:
         return bool(self._ask("contains", item) is True)
@@ -311,8 +321,9 @@ class _Batched:
     """Iterates one of the child's iterators a batch at a time (1, 2, 4, ... 64 items per
     question): a loader of 400 items costs a dozen round trips, and next(iter(x)) one."""
 
-    def __init__(self, remote: Remote) -> None:
+    def __init__(self, remote: Remote, owner: Remote) -> None:
         self.remote, self.buffer, self.done, self.size = remote, [], False, 1
+        self.owner, self.index = owner, 0  # the parts of a model (for block in model.trf_blocks) are its parts
 
     def __iter__(self) -> _Batched:
         return self
@@ -329,7 +340,35 @@ class _Batched:
             self.buffer.reverse()
             if not self.buffer:
                 raise StopIteration
-        return self.buffer.pop()
+        item = self.buffer.pop()
+        root = _root_of(self.owner)
+        if isinstance(item, Remote) and item is not root and object.__getattribute__(item, "_root") is None:
+            object.__setattr__(item, "_root", root)
+            object.__setattr__(item, "_path", f"{object.__getattribute__(self.owner, '_path')}{self.index}.")
+        self.index += 1
+        return item
+
+
+_LAYERS_WITH_WEIGHTS = ("Linear", "Embedding", "LayerNorm", "RMSNorm", "Conv1d", "Bilinear")
+
+
+def _refuse_unjudged_weight(owner: Remote, root: Remote, path: str, name: str, value: Any) -> None:
+    """A weight the judge did not give cannot be read as if it had: a module that hides a
+    weight from named_parameters(), or says it is no module at all, would otherwise choose
+    the weights its answers are compared under (all zeros, say)."""
+    from tutor.checks import fail
+
+    if not _is_tensor(value) or not value.is_floating_point():
+        return
+    state = object.__getattribute__(root, "_state")
+    if state == "built":
+        fail(f"{path} is a tensor of the model that its named_parameters() did not list when it was built, so the "
+             "check could not give it weights of its own. Keep every weight an nn.Parameter of an nn.Module (as "
+             "nn.Linear's are) and do not override named_parameters().")
+    layer = owner.__class__  # the torch layer it says it is, if any
+    if state is None and name in ("weight", "bias") and layer.__name__ in _LAYERS_WITH_WEIGHTS:
+        fail(f"{path} belongs to a model the check could not give weights to: its class did not report itself "
+             "as a class building an nn.Module. Build your model from nn.Module subclasses.")
 
 
 def _root_of(proxy: Remote) -> Remote:
@@ -353,6 +392,7 @@ def _forget_records(values: Any, depth: int = 0) -> None:
     if isinstance(values, Remote):
         root = _root_of(values)
         object.__setattr__(root, "_record", None)
+        object.__setattr__(root, "_state", "forgotten")
     elif type(values) in (list, tuple):
         for v in values:
             _forget_records(v, depth + 1)
@@ -390,8 +430,8 @@ def give_judge_weights(module: Remote) -> None:
         if dtype.is_floating_point and shape.numel() <= 50_000_000:
             spread = 1 / max(shape[-1], 1) ** 0.5 if len(shape) >= 2 else 0.5
             values[name] = (torch.randn(shape, dtype=torch.float64) * spread).to(dtype)
-    if values:
-        load_weights(module, values)
+    load_weights(module, values)
+    object.__setattr__(_root_of(module), "_state", "built")
 
 
 def load_weights(module: Remote, values: dict[str, Any]) -> None:
