@@ -52,7 +52,7 @@ def grads(module: Any, inputs: list[Any], weights: Any = None) -> dict[str, Any]
     (out * (torch.randn_like(out) if weights is None else weights)).sum().backward()
     return {"grads": {name: (None if p.grad is None else p.grad.detach().clone())
                       for name, p in module.named_parameters() if p.requires_grad},
-            "inputs": list(inputs), "out": out.detach()}
+            "inputs": list(inputs)}
 
 
 def grad_mode_in(module: Any, submodule: str, call: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:

@@ -135,7 +135,7 @@ class Session:
         if proxy is None:
             name = data.get("n") if type(data.get("n")) is str else "object"
             mro = [m for m in data.get("mro", []) if type(m) is str][:20] if type(data.get("mro")) is list else []
-            proxy = _proxy_class(name)(self, number, mro, data.get("call") is True)
+            proxy = _proxy_class(name)(self, number, mro)
             self.proxies[number] = proxy
         return proxy
 
@@ -198,10 +198,10 @@ class Remote:
 
     # _state: "built" (a learner's class built it and the judge gave it its weights: every tensor
     # read must be one the judge gave), "forgotten" (learner code has run on it since), or None.
-    __slots__ = ("_session", "_number", "_mro", "_callable", "_root", "_path", "_record", "_state", "__weakref__")
+    __slots__ = ("_session", "_number", "_mro", "_root", "_path", "_record", "_state", "__weakref__")
 
-    def __init__(self, session: Session, number: int, mro: list[str], is_callable: bool) -> None:
-        for slot, value in (("_session", session), ("_number", number), ("_mro", mro), ("_callable", is_callable),
+    def __init__(self, session: Session, number: int, mro: list[str]) -> None:
+        for slot, value in (("_session", session), ("_number", number), ("_mro", mro),
                             ("_root", None), ("_path", ""), ("_record", None), ("_state", None)):
             object.__setattr__(self, slot, value)
 
@@ -454,10 +454,6 @@ def is_tensor_subclass(value: Any) -> bool:
     """A stand-in for an object of a subclass of torch.Tensor (which never crosses as data)."""
     return isinstance(value, Remote) and any(
         m in ("torch:Tensor", "torch._tensor:Tensor", "torch._C:TensorBase") for m in object.__getattribute__(value, "_mro"))
-
-
-def session_of(value: Remote) -> Session:
-    return object.__getattribute__(value, "_session")
 
 
 def close_quietly(fd: int) -> None:

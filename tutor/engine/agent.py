@@ -152,7 +152,7 @@ class Agent:
     def load(self) -> dict[str, str] | None:
         """Import the lesson's files, as the checks will use them; None, or what stopped it."""
         from tutor.engine.guard import Guard
-        from tutor.engine.worker import _ImportsSought, _syntax_message, describe_exception
+        from tutor.engine.worker import _ImportsSought, import_lesson_files
 
         request = self.request
         sys.path.insert(0, str(self.workspace))
@@ -162,17 +162,7 @@ class Agent:
         # The checks do not run here, so the guard watches torch, the builtins and the check API only.
         self.guard = Guard(ModuleType("checks"), [])
         sys.meta_path.insert(0, _ImportsSought)  # type: ignore[arg-type]
-        for name in request["files"]:
-            if not (self.model_dir / name).is_file():
-                return {"message": f"model/{name} is missing. `tutor reset {request['number']}` restores it.", "traceback": ""}
-            try:
-                importlib.import_module(f"model.{Path(name).stem}")
-            except SyntaxError as exc:
-                return {"message": _syntax_message(exc, self.workspace), "traceback": ""}
-            except BaseException as exc:  # noqa: BLE001
-                info = describe_exception(exc, self.model_dir, request.get("memory_mb"))
-                return {"message": f"Importing model/{name} failed. {info['message']}", "traceback": info["traceback"]}
-        return None
+        return import_lesson_files(request, self.workspace)
 
     def _checks_name(self) -> str:
         return f"tutor_lesson_{self.request['number']:02d}_checks"
@@ -199,7 +189,7 @@ class Agent:
         cls = type(value)
         trusted = [f"{c.__module__}:{c.__qualname__}" for c in cls.__mro__
                    if c.__module__.split(".")[0] in TRUSTED_ROOTS and c is not object]
-        return {"$r": number, "n": cls.__name__[:100], "mro": trusted[:20], "call": callable(value)}
+        return {"$r": number, "n": cls.__name__[:100], "mro": trusted[:20]}
 
     def _resolve(self, data: dict[str, Any], blobs: list[bytes]) -> Any:
         if "$p" in data:
@@ -222,7 +212,6 @@ class Agent:
             text = str(exc)[:4000]
         except BaseException:  # noqa: BLE001
             text = ""
-        kind = type(exc).__name__ if type(exc) in BUILTIN_ERRORS.values() else next(
-            (c.__name__ for c in type(exc).__mro__ if c in BUILTIN_ERRORS.values()), "Exception")
+        kind = next((c.__name__ for c in type(exc).__mro__ if c in BUILTIN_ERRORS.values()), "Exception")
         args = exc.args if type(exc) is KeyError and len(exc.args) == 1 and type(exc.args[0]) in (str, int) else None
         return {"type": kind, "text": text, "info": {k: str(v)[:20000] for k, v in info.items()}, "key": args[0] if args else None}

@@ -181,20 +181,10 @@ def run_checks(request: dict[str, Any], emit: Callable[[dict[str, Any]], None]) 
     guard = Guard(checks_module, checks)
     sys.meta_path.insert(0, _ImportsSought)  # type: ignore[arg-type]
 
-    for name in request["files"]:
-        module = f"model.{Path(name).stem}"
-        if not (model_dir / name).is_file():
-            emit({"event": "fatal", "message": f"model/{name} is missing. `tutor reset {request['number']}` restores it."})
-            return
-        try:
-            importlib.import_module(module)
-        except SyntaxError as exc:
-            emit({"event": "fatal", "message": _syntax_message(exc, workspace)})
-            return
-        except BaseException as exc:  # noqa: BLE001 - learner code may raise anything
-            info = describe_exception(exc, model_dir, memory_mb)
-            emit({"event": "fatal", "message": f"Importing model/{name} failed. {info['message']}", "traceback": info["traceback"]})
-            return
+    stopped = import_lesson_files(request, workspace)
+    if stopped is not None:
+        emit({"event": "fatal", **stopped})
+        return
 
     emit({"event": "plan", "checks": [name for name, _ in checks]})
     seed = int(request["seed"])
@@ -212,6 +202,23 @@ def run_checks(request: dict[str, Any], emit: Callable[[dict[str, Any]], None]) 
     if changed:
         emit({"event": "tampered", "why": "your code replaced what the checks rely on: " + ", ".join(changed[:8])})
     emit({"event": "done"})
+
+
+def import_lesson_files(request: dict[str, Any], workspace: Path) -> dict[str, str] | None:
+    """Import the lesson's files of model/, as its checks will use them: None, or the message
+    (and traceback) of what stopped it: a missing file, a syntax error, an import that raised."""
+    model_dir = workspace / "model"
+    for name in request["files"]:
+        if not (model_dir / name).is_file():
+            return {"message": f"model/{name} is missing. `tutor reset {request['number']}` restores it.", "traceback": ""}
+        try:
+            importlib.import_module(f"model.{Path(name).stem}")
+        except SyntaxError as exc:
+            return {"message": _syntax_message(exc, workspace), "traceback": ""}
+        except BaseException as exc:  # noqa: BLE001 - learner code may raise anything
+            info = describe_exception(exc, model_dir, request.get("memory_mb"))
+            return {"message": f"Importing model/{name} failed. {info['message']}", "traceback": info["traceback"]}
+    return None
 
 
 class _ImportsSought:
