@@ -4,7 +4,7 @@ import random
 
 import torch
 
-from tutor.checks import check, expect_equal, fail, learner, show
+from tutor.checks import check, each_item, expect_equal, fail, learner, show
 
 
 def _data():
@@ -53,8 +53,8 @@ def stride():
         n, ctx, s = random.randint(10, 60), random.randint(1, 8), random.randint(1, 6)
         ids = [random.randrange(50_000) for _ in range(n)]
         ds = _dataset(ids, ctx, s)
-        for i in range(min(len(ds), _expected_len(n, ctx, s))):
-            x, y = ds[i]
+        for i, item in enumerate(each_item(ds, range(min(len(ds), _expected_len(n, ctx, s))))):
+            x, y = item
             want_x, want_y = ids[i * s : i * s + ctx], ids[i * s + 1 : i * s + ctx + 1]
             if x.tolist() != want_x or y.tolist() != want_y:
                 hint = ""

@@ -12,7 +12,7 @@ Checks run inside the worker's child process, never in the app's own process.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NoReturn
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "place",
     "probe",
     "call_keeping_args",
+    "each_item",
     "as_built",
     "beside_learner",
 ]
@@ -116,6 +117,18 @@ def call_keeping_args(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, list[Any
     if not isinstance(found, dict) or not isinstance(found.get("args"), list) or len(found["args"]) != len(args):
         fail("the call's arguments could not be read back.")
     return found["result"], found["args"]
+
+
+def each_item(seq: Any, indices: Iterable[int]) -> Iterator[Any]:
+    """seq[i] for each i in `indices`, as one by one, but asked for in one question: a
+    dataset of a hundred windows is one round trip, not a hundred. An item whose reading
+    raises is read again alone, in its turn, so its error is raised where it would be."""
+    indices = list(indices)
+    found = probe("items", seq, indices)
+    if not isinstance(found, list):
+        fail("the items could not be read back.")
+    for k, i in enumerate(indices):
+        yield found[k] if k < len(found) else seq[i]
 
 
 def probe(name: str, *args: Any, **kwargs: Any) -> Any:

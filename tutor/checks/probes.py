@@ -22,6 +22,7 @@ __all__ = [
     "same_tensor",
     "shapes",
     "lesson_helper",
+    "items",
 ]
 
 
@@ -117,6 +118,17 @@ def same_tensor(a: Any, a_name: str, b: Any, b_name: str) -> bool:
 def shapes(module: Any) -> list[tuple[str, Any, Any]]:
     """(name, shape, dtype) of each parameter, in named_parameters order."""
     return [(name, p.shape, p.dtype) for name, p in module.named_parameters()]
+
+
+def items(seq: Any, indices: list[int]) -> list[Any]:
+    """seq[i] for each i, in order, up to the first that raises (read alone in its turn)."""
+    found = []
+    for i in indices:
+        try:
+            found.append(seq[i])
+        except Exception:  # noqa: BLE001 - the check reads this item alone and sees the error there
+            break
+    return found
 
 
 def lesson_helper(module_name: str, func_name: str, *args: Any) -> Any:
