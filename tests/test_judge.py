@@ -244,3 +244,99 @@ def test_weights_the_judge_did_not_give_are_not_read_as_if_it_had(runner, make_w
     failed = {c.name: c.message for c in result.checks if c.status != "passed"}
     assert any("on random inputs" in name for name in failed), failed
     assert any("weights" in message for message in failed.values()), failed
+
+
+def _children(pid: int) -> set[int]:
+    """The worker's children once the last check's learner's process is collected (just
+    after the reply)."""
+    import time
+
+    deadline = time.monotonic() + 5
+    while True:
+        found: set[int] = set()
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                found.update(int(p) for p in f.read().split())
+        if len(found) <= 1 or time.monotonic() > deadline:
+            return found
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def own_runner():
+    from tutor.engine.runner import CheckRunner
+
+    with CheckRunner(timeout=20) as r:
+        r.start()
+        yield r
+
+
+def test_one_judge_serves_check_after_check(own_runner, make_workspace):
+    # The judge outlives each check (the learner's process does not): the worker's one
+    # remaining child, the same process, before and after.
+    ws = make_workspace()
+    worker = own_runner._proc.pid
+    assert own_runner.check(ws, REGISTRY.get(1)).status == "passed"
+    judges = _children(worker)
+    assert len(judges) == 1
+    assert own_runner.check(ws, REGISTRY.get(5)).status == "passed"
+    assert _children(worker) == judges
+
+
+def test_the_learners_process_holds_no_socket_of_the_judges(own_runner, make_workspace, tmp_path):
+    # The judge is given each check over a socket only the worker holds: a learner's
+    # process that could write to it could hand the judge checks of its own.
+    marker = tmp_path / "fds"
+    init = textwrap.dedent(f'''
+        import os
+        links = []
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                links.append(os.readlink(f"/proc/self/fd/{{fd}}"))
+            except OSError:
+                pass
+        open({str(marker)!r}, "w").write("\\n".join(links))
+    ''')
+    result = own_runner.check(make_workspace(overrides={"__init__.py": init}), REGISTRY.get(1))
+    assert result.status == "passed", result.message
+    links = marker.read_text().splitlines()
+    assert links and not [link for link in links if link.startswith("socket:")], links
+
+
+def test_a_learner_that_kills_the_judge_passes_nothing_and_the_next_check_gets_a_new_one(own_runner, make_workspace):
+    # Its siblings are the judge: killed, the check has no verdict; the next check is
+    # judged by a fresh judge and passes.
+    init = textwrap.dedent('''
+        import os, signal
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) != os.getpid():
+                try:
+                    stat = open(f"/proc/{entry}/stat").read()
+                except OSError:
+                    continue
+                if int(stat[stat.rfind(")") + 2:].split()[1]) == os.getppid():
+                    os.kill(int(entry), signal.SIGKILL)
+    ''')
+    worker = own_runner._proc.pid
+    before = _children(worker)
+    result = own_runner.check(make_workspace(overrides={"__init__.py": init}), REGISTRY.get(1))
+    assert result.status != "passed", result.message
+    after = own_runner.check(make_workspace(), REGISTRY.get(1))
+    assert after.status == "passed", after.message
+    assert _children(worker) and _children(worker) != before
+
+
+def test_items_read_in_one_question_raise_where_one_by_one_would():
+    from tutor.checks import each_item
+
+    class Windows:
+        def __getitem__(self, i):
+            if i == 2:
+                raise IndexError("window 2 runs past the end")
+            return (i, i + 1)
+
+    got = []
+    with pytest.raises(IndexError, match="window 2"):
+        for item in each_item(Windows(), range(4)):
+            got.append(item)
+    assert got == [(0, 1), (1, 2)]

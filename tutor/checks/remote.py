@@ -71,6 +71,7 @@ class Session:
         self.modules: dict[str, Remote] = {}  # the learner's modules: imported once, as Python does
         self.aborted = False
         self.judge_weights = True  # a learner's module is given the judge's weights when built
+        self.next_seed: int | None = None  # sent with the next question, applied before it
 
     def module(self, name: str) -> Remote:
         if name not in self.modules:
@@ -85,8 +86,11 @@ class Session:
     def request(self, op: str, *args: Any) -> Any:
         blobs: list[bytes] = []
         data = wire.encode(list(args), blobs, lambda v: self._outgoing(v, blobs))
+        header: dict[str, Any] = {"op": op, "args": data}
+        if self.next_seed is not None:
+            header["seed"], self.next_seed = self.next_seed, None
         try:
-            wire.send(self.cmd_fd, {"op": op, "args": data}, blobs)
+            wire.send(self.cmd_fd, header, blobs)
         except (BrokenPipeError, OSError):
             raise wire.Ended() from None
         header, reply_blobs = self._receive()
@@ -106,6 +110,7 @@ class Session:
 
     def _receive(self) -> tuple[dict[str, Any], list[bytes]]:
         watch = [self.reply_fd] + ([self.abort_fd] if self.abort_fd is not None else [])
+        wire.spin_until_readable(self.reply_fd)
         while True:
             remaining = self.deadline - time.monotonic()
             if remaining <= 0:
@@ -163,6 +168,11 @@ def _learner_error(raised: dict[str, Any]) -> BaseException:
 
 _ERRORS: dict[type, type] = {}
 _CLASSES: dict[str, type] = {}
+
+
+def forget_classes() -> None:
+    """A new check: the class names the last learner's process gave are not kept."""
+    _CLASSES.clear()
 
 
 def _proxy_class(name: str) -> type[Remote]:

@@ -103,6 +103,7 @@ class CheckServer:
                 send(conn, {"id": request.get("id"), "error": "another workspace"})
                 return True
             send(conn, {**self.run(request, conn.fileno()), "id": request.get("id")})
+            worker.finish_check()
             try:
                 os.utime(self.path)  # recently used: the last to be retired when another server starts
             except OSError:
@@ -129,6 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     server = CheckServer(Path(path), workspace, version, float(idle))
     worker._become_subreaper()
     worker.warm_up()
+    worker.start_judge()
     server.bind()  # only now: a client that connects finds torch imported
     try:
         server.serve()

@@ -39,9 +39,11 @@ class ForgedReply(WorkerError):
 
 
 def default_threads(workers: int = 1) -> int:
-    """Threads for each check worker when `workers` run at once: its share of the cores.
-    Lesson checks are small; one thread each is as fast as many, and never oversubscribes."""
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
+    """Threads for each of a check's two processes when `workers` check at once. Lesson
+    checks are small: one thread each is as fast as many, and never oversubscribes. The
+    judge and the learner's process take turns, each with half the worker's share, so that
+    the threads one leaves spinning after its work never sit on the cores of the other."""
+    return max(1, (os.cpu_count() or 1) // (2 * max(1, workers)))
 
 
 class CheckRunner:

@@ -3,13 +3,14 @@
 Process layout:
 
     app / CLI  --(JSON lines on stdin/stdout)-->  warm worker (torch imported once)
-                                                      |  fork() twice per lesson
-                                                      v
+                                                      |  fork() once per lesson, and
+                                                      v  once for the judge
                               learner's process (tutor.engine.agent): limits, prints
                               captured, the only one that imports model/; answers
                               questions with data
-                              judge (tutor.engine.judge): runs the checks, asks,
-                              decides; streams events on a pipe to the worker
+                              judge (tutor.engine.judge): given each lesson's pipes,
+                              runs the checks, asks, decides; streams events on a
+                              pipe to the worker
 
 The warm worker never runs learner code itself, so an endless loop, a crash or a
 poisoned import in one check cannot hurt it; it watches each lesson with a time
@@ -244,7 +245,9 @@ def _model_files_loaded(model_dir: Path) -> list[str]:
     roots = [Path(os.path.abspath(model_dir)), model_dir.resolve()]
     # The learner's files are the modules of the `model` package; torch and the rest are
     # thousands of modules whose attributes are not read (some load lazily when asked).
-    mine = [module for name, module in list(sys.modules.items()) if name == "model" or name.startswith("model.")]
+    # Read by name, not by walking sys.modules: every module touched here is a page copied
+    # in this forked process, and sys.modules holds thousands.
+    mine = [sys.modules[name] for name in sorted(_ImportsSought.sought) if name in sys.modules]
     for module in mine:
         filename = getattr(module, "__file__", None)
         if not isinstance(filename, str):
@@ -267,10 +270,14 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
     try:
         import torch
-
-        torch.manual_seed(seed)
     except ImportError:  # pragma: no cover
-        pass
+        return
+    if torch.cuda.is_available() or torch.backends.mps.is_available():
+        torch.manual_seed(seed)  # every device's generator, each when first used
+    else:
+        # What torch.manual_seed does on a CPU-only machine, without the 0.1-1 ms it spends
+        # recording the caller's stack in case CUDA starts later: a check seeds often.
+        torch.default_generator.manual_seed(seed)
 
 
 def _child_entry(request: dict[str, Any], result_fd: int, capture: str | int, key: str,
@@ -391,11 +398,14 @@ def _exit_reason(code: int) -> str:
 
 
 def supervise(read_fd: int, poll: Callable[[], int | None], kill: Callable[[], None], request: dict[str, Any],
-              capture: str | int, key: str, pid: int | None = None, abort_fd: int | None = None) -> dict[str, Any]:
+              capture: str | int, key: str, pid: int | None = None, abort_fd: int | None = None,
+              settle: Callable[[dict[str, Any] | None], int | None] | None = None) -> dict[str, Any]:
     """Collect a child's events within the time limit; explain any way it ended badly.
 
     The child's end, not the pipe's, ends the wait: a process the learner started
-    with `setsid` may hold the pipe open long after the checks are done."""
+    with `setsid` may hold the pipe open long after the checks are done. With `settle`
+    (the judge, which runs no learner code and outlives the check), the last event once
+    the pipe closes says how the check ended, when it can: no process end is awaited."""
     timeout = float(request["timeout"])
     started = time.monotonic()
     deadline = started + timeout
@@ -423,7 +433,10 @@ def supervise(read_fd: int, poll: Callable[[], int | None], kill: Callable[[], N
                 break  # the pipe closed: the child is ending; wait for it below
             buffer += chunk
         code = poll()
-    code = _wait_exit(poll, kill)
+    if settle is not None and not timed_out and code is None:
+        code = settle(_last_event(buffer, str(request["id"]), key))
+    if code is None:
+        code = _wait_exit(poll, kill)
     kill_orphans()
     buffer += _drain(read_fd)
     os.close(read_fd)
@@ -443,12 +456,32 @@ def supervise(read_fd: int, poll: Callable[[], int | None], kill: Callable[[], N
 def _wait_exit(poll: Callable[[], int | None], kill: Callable[[], None]) -> int:
     code = poll()
     give_up = time.monotonic() + 5.0
+    pause = 0.0002  # a child that closed its pipe is usually gone within a millisecond
     while code is None:
         if time.monotonic() > give_up:
             kill()
-        time.sleep(0.01)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.01)
         code = poll()
     return code
+
+
+def wait_pid(pid: int, wait: float) -> int | None:
+    """The exit code of child `pid` once it ends, within `wait` seconds; None if it has not
+    ended (or is not this process's child)."""
+    give_up = time.monotonic() + wait
+    pause = 0.0002
+    while True:
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return None
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() >= give_up:
+            return None
+        time.sleep(pause)
+        pause = min(pause * 2, 0.005)
 
 
 def _drain(fd: int) -> bytes:
@@ -480,6 +513,35 @@ def _parse_event(line: bytes, request_id: str, key: str) -> dict[str, Any] | Non
     return event
 
 
+def _last_event(buffer: bytes, request_id: str, key: str) -> dict[str, Any] | None:
+    return _parse_event(buffer.rstrip(b"\n").rsplit(b"\n", 1)[-1], request_id, key)
+
+
+# A check's processes, killed (they run no more code) but collected only once the
+# verdict is sent: the end of a large process, its memory unmapped, takes ~10 ms.
+_REAP_LATER: list[int] = []
+# Children that are not a check's leftovers: the judge, which outlives each check.
+KEEP_CHILDREN: list[int] = []
+
+
+def reap_later(pid: int) -> None:
+    _REAP_LATER.append(pid)
+
+
+def finish_check() -> None:
+    """Collect the last check's processes, then kill what they left running (processes
+    they started are handed to this worker only as they end). Called after each reply and
+    before each check: the next check never starts beside the last one's leftovers."""
+    if not _REAP_LATER:
+        return
+    while _REAP_LATER:
+        try:
+            os.waitpid(_REAP_LATER.pop(), 0)
+        except ChildProcessError:
+            pass
+    kill_orphans()
+
+
 def kill_orphans() -> None:
     """Kill every process this worker inherited as a subreaper: whatever a check left
     running, in its own session or not. Repeats until none is left, because a killed
@@ -488,7 +550,7 @@ def kill_orphans() -> None:
         return
     me = os.getpid()
     for _ in range(50):
-        orphans = _children_of(me)
+        orphans = [pid for pid in _children_of(me) if pid not in _REAP_LATER and pid not in KEEP_CHILDREN]
         if not orphans:
             break
         for pid in orphans:
@@ -504,6 +566,18 @@ def kill_orphans() -> None:
 
 
 def _children_of(parent: int) -> list[int]:
+    """The processes whose parent is `parent` (this worker): from its own threads' lists
+    where Linux keeps them, which touch no other process (reading the /proc entry of one
+    that is ending waits until its memory is unmapped); else by reading every process's."""
+    try:
+        tasks = os.listdir(f"/proc/{parent}/task")
+        found = set()
+        for task in tasks:
+            with open(f"/proc/{parent}/task/{task}/children", "rb") as f:
+                found.update(int(pid) for pid in f.read().split())
+        return sorted(found)
+    except (OSError, ValueError):
+        pass
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -646,16 +720,18 @@ def _read_capture(capture: str | int) -> str:
             pass
 
 
+
 def run_in_child(request: dict[str, Any], abort_fd: int | None = None) -> dict[str, Any]:
     """Run one lesson's checks in a fresh child and return its result. The child's printed
     output goes to an unlinked file and its temporary files to a folder of its own, removed
     after the check: a worker killed meanwhile leaves nothing in /tmp but that folder."""
+    finish_check()
     scratch = tempfile.mkdtemp(prefix="tutor-check-")
     try:
         if hasattr(os, "fork"):  # the judge and the learner's process, each forked (tutor.engine.judge)
-            from tutor.engine.judge import load_checks, run_judged
+            from tutor.engine.judge import run_judged
 
-            return run_judged({**request, "tmpdir": scratch}, load_checks(request), abort_fd)
+            return run_judged({**request, "tmpdir": scratch}, abort_fd)
         return _run_in_child({**request, "tmpdir": scratch}, abort_fd)  # no fork(): one process, guarded
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -733,6 +809,19 @@ def warm_up() -> None:
     from tutor.engine.guard import prepare
 
     prepare()
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
+def start_judge() -> None:
+    """The judge's process, started with the worker so that the first check need not wait
+    for it (tutor.engine.judge); where there is no fork(), checks run in one process."""
+    if hasattr(os, "fork"):
+        from tutor.engine.judge import JUDGE
+
+        JUDGE.ready()
 
 
 def _lines(fd: int):
@@ -785,6 +874,7 @@ def serve() -> None:
     _read_key(stdin)
     _become_subreaper()
     warm_up()
+    start_judge()
     _reply(stdout, {"ready": True, "pid": os.getpid()})
     for line in _lines(stdin):
         if not line.strip():
@@ -796,6 +886,7 @@ def serve() -> None:
             result = {"number": request.get("number"), "status": "error", "checks": [], "message": f"The check worker failed: {exc!r}", "traceback": traceback.format_exc(), "output": "", "seed": request.get("seed"), "duration": 0.0}  # noqa: E501
         result["id"] = request.get("id")
         _reply(stdout, result)
+        finish_check()
 
 
 def _reply(stdout: Any, message: dict[str, Any]) -> None:
