@@ -23,6 +23,7 @@ __all__ = [
     "shapes",
     "lesson_helper",
     "items",
+    "input_grads",
 ]
 
 
@@ -54,6 +55,23 @@ def grads(module: Any, inputs: list[Any], weights: Any = None) -> dict[str, Any]
     return {"grads": {name: (None if p.grad is None else p.grad.detach().clone())
                       for name, p in module.named_parameters() if p.requires_grad},
             "inputs": list(inputs)}
+
+
+def input_grads(fn: Any, args: list[Any], weights: Any, pick: int | None = None) -> list[Any]:
+    """fn(*args) (its item `pick` when it returns several), and the gradient of
+    sum(out * weights) for each tensor argument that requires one (None where none
+    reaches it): a function's derivative, for a check to compare with its own."""
+    import torch
+
+    out = fn(*args)
+    if pick is not None:
+        out = out[pick]
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"the function returned {type(out).__name__}, not a tensor")
+    if not out.requires_grad:
+        return [None for _ in args]
+    (out * weights).sum().backward()
+    return [a.grad.detach().clone() if isinstance(a, torch.Tensor) and a.grad is not None else None for a in args]
 
 
 def grad_mode_in(module: Any, submodule: str, call: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
