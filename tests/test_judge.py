@@ -340,3 +340,78 @@ def test_items_read_in_one_question_raise_where_one_by_one_would():
         for item in each_item(Windows(), range(4)):
             got.append(item)
     assert got == [(0, 1), (1, 2)]
+
+
+def test_a_learner_that_leaves_its_group_is_killed_and_the_next_check_passes(own_runner, make_workspace):
+    # Into the worker's own group, then asleep: killing the group misses it, the pid does not.
+    init = "import os, time\nos.setpgid(0, os.getsid(0))\ntime.sleep(3600)\n"
+    import time
+
+    first = own_runner.check(make_workspace(overrides={"__init__.py": init}), REGISTRY.get(1), timeout=3)
+    assert first.status != "passed", first.message
+    started = time.monotonic()
+    after = own_runner.check(make_workspace(), REGISTRY.get(1))
+    assert after.status == "passed", after.message
+    assert time.monotonic() - started < 5
+
+
+STOP_THE_JUDGE = textwrap.dedent(r'''
+    import os, time, signal, stat, fcntl, select
+    def _judge(me, worker):
+        for e in os.listdir("/proc"):
+            if e.isdigit() and int(e) != me:
+                try:
+                    st = open(f"/proc/{e}/stat", "rb").read()
+                except OSError:
+                    continue
+                f = st[st.rfind(b")") + 2:].split()
+                if int(f[1]) == worker and int(f[2]) == int(e):
+                    return int(e)
+    def _cmd_pipe():
+        for fd in map(int, os.listdir("/proc/self/fd")):
+            try:
+                if stat.S_ISFIFO(os.fstat(fd).st_mode) and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY:
+                    return fd
+            except OSError:
+                pass
+    _judge_pid, _cmd = _judge(os.getpid(), os.getppid()), _cmd_pipe()
+    if _judge_pid and os.fork() == 0:  # outlives the check until the worker kills what it left
+        os.setsid()
+        p = select.poll()
+        p.register(_cmd, select.POLLHUP)
+        while not any(ev & select.POLLHUP for _, ev in p.poll(1000)):
+            time.sleep(0.00005)
+        time.sleep(0.0003)
+        os.kill(_judge_pid, signal.SIGSTOP)
+        os._exit(0)
+''')
+
+
+def test_a_judge_stopped_by_an_earlier_check_does_not_fail_the_next(own_runner, make_workspace):
+    hostile = make_workspace(overrides={"__init__.py": STOP_THE_JUDGE})
+    own_runner.check(hostile, REGISTRY.get(1), timeout=5)
+    for _ in range(2):
+        result = own_runner.check(make_workspace(), REGISTRY.get(1), timeout=5)
+        assert result.status == "passed", result.message
+
+
+def test_files_that_do_not_load_are_reported_at_once(own_runner, make_workspace):
+    import time
+
+    own_runner.check(make_workspace(), REGISTRY.get(1))
+    started = time.monotonic()
+    result = own_runner.check(make_workspace(overrides={"warmup.py": "def softmax(:\n"}), REGISTRY.get(1))
+    assert result.status == "error" and "syntax error" in result.message.lower(), result.message
+    assert time.monotonic() - started < 2
+
+
+def test_a_model_module_put_in_sys_modules_by_hand_counts_as_used(own_runner, make_workspace):
+    sol = solution_files()
+    warm = ("import importlib.util, sys, pathlib\n"
+            "_spec = importlib.util.spec_from_file_location('model.helper', pathlib.Path(__file__).with_name('helper.py'))\n"
+            "helper = importlib.util.module_from_spec(_spec); sys.modules['model.helper'] = helper\n"
+            "_spec.loader.exec_module(helper)\n"
+            "softmax = helper.softmax\n")
+    result = own_runner.check(make_workspace(overrides={"warmup.py": warm, "helper.py": sol["warmup.py"]}), REGISTRY.get(1))
+    assert result.status == "passed", result.message
+    assert "helper.py" in result.used_files and "warmup.py" in result.used_files, result.used_files

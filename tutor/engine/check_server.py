@@ -130,8 +130,8 @@ def main(argv: list[str] | None = None) -> None:
     server = CheckServer(Path(path), workspace, version, float(idle))
     worker._become_subreaper()
     worker.warm_up()
-    worker.start_judge()
     server.bind()  # only now: a client that connects finds torch imported
+    worker.start_judge()  # after bind: the judge closes the listening socket it inherits
     try:
         server.serve()
     finally:

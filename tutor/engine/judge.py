@@ -56,8 +56,9 @@ class JudgeProcess:
         """A judge that is alive and waiting for a check."""
         from tutor.engine import worker as w
 
-        if self.pid is not None and self.judged >= self.RETIRE_AFTER:
-            self.stop()
+        if self.pid is not None and (self.judged >= self.RETIRE_AFTER or w.LEFTOVERS_KILLED[0]):
+            self.stop()  # retired; or the last check left processes behind, which may have signalled it
+        w.LEFTOVERS_KILLED[0] = 0
         if self.pid is not None and self.exit_code() is None:
             return
         import socket
@@ -69,14 +70,22 @@ class JudgeProcess:
             mine.close()
             _judge_process(theirs)
         theirs.close()
+        try:
+            os.setpgid(pid, pid)  # its own group from the start, as it makes itself
+        except OSError:
+            pass
         self.pid, self.socket, self.judged = pid, mine, 0
         w.KEEP_CHILDREN[:] = [pid]
 
     def give(self, job: dict[str, Any], fds: list[int]) -> None:
         """A check to judge, with the ends of its pipes (which the worker then closes)."""
         import json
+        import signal
         import socket
         import struct
+
+        # A process of an earlier check's may have stopped it (same user): it goes on.
+        os.kill(self.pid, signal.SIGCONT)
 
         data = json.dumps(job).encode()
         socket.send_fds(self.socket, [struct.pack(">I", len(data)) + data], fds)
@@ -107,10 +116,11 @@ class JudgeProcess:
 
         if self.pid is None:
             return
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        for target in (lambda: os.killpg(self.pid, signal.SIGKILL), lambda: os.kill(self.pid, signal.SIGKILL)):
+            try:
+                target()
+            except (ProcessLookupError, PermissionError):
+                pass
         w.KEEP_CHILDREN[:] = []
         w.reap_later(self.pid)
         self.socket.close()
@@ -132,7 +142,6 @@ def run_judged(request: dict[str, Any], abort_fd: int | None = None) -> dict[str
     the time limit, the Ctrl-C of the one who asked, an end without a verdict. The
     learner's child is killed, with whatever it started, when the verdict is in."""
     import secrets
-    import signal
     import tempfile
 
     from tutor.engine import worker as w
@@ -150,20 +159,30 @@ def run_judged(request: dict[str, Any], abort_fd: int | None = None) -> dict[str
         os.close(reply_r)
         JUDGE.forget()
         os.setpgid(0, 0)
-        # The seed stays with the judge: its inputs cannot be foreseen from here.
+        # Not sent the seed (though the worker's memory that the fork copied holds it: docs/security.md).
         mine = {k: v for k, v in request.items() if k not in ("seed", "id")}
         w._child_entry(mine, -1, capture, "", body=lambda: Agent(mine, cmd_r, reply_w).serve())
     close_quietly(cmd_r)
     close_quietly(reply_w)
+    try:
+        os.setpgid(learner_pid, learner_pid)  # its own group at once, whatever it does first
+    except OSError:
+        pass
     w.reap_later(learner_pid)  # killed when the verdict is in, collected after it is sent
     key = secrets.token_hex(16)  # drawn after the learner's child was forked: it never held it
     events_r, events_w = os.pipe()
     try:
-        JUDGE.give({"request": request, "key": key}, [cmd_w, reply_r, events_w])
-    except OSError:  # the judge ended between checks: a fresh one
-        JUDGE.stop()
-        JUDGE.ready()
-        JUDGE.give({"request": request, "key": key}, [cmd_w, reply_r, events_w])
+        try:
+            JUDGE.give({"request": request, "key": key}, [cmd_w, reply_r, events_w])
+        except OSError:  # the judge ended between checks: a fresh one
+            JUDGE.stop()
+            JUDGE.ready()
+            JUDGE.give({"request": request, "key": key}, [cmd_w, reply_r, events_w])
+    except BaseException:
+        w.kill_uncollected(learner_pid)
+        for fd in (capture, events_r):
+            close_quietly(fd)
+        raise
     finally:
         for fd in (cmd_w, reply_r, events_w):
             close_quietly(fd)
@@ -172,8 +191,8 @@ def run_judged(request: dict[str, Any], abort_fd: int | None = None) -> dict[str
     def settle(last: dict[str, Any] | None) -> int | None:
         """How the check ended, from the judge's last word: 0 with a verdict; else the
         learner's child's own end when it ended first (a crash, a kill), or the judge's code."""
-        if last is not None and last.get("event") == "done":
-            return 0
+        if last is not None and last.get("event") in ("done", "fatal"):
+            return 0  # a verdict, or the reason there is none (the learner's files did not load)
         if last is not None and last.get("event") == "end":
             mine = w.wait_pid(learner_pid, 0.5)
             return mine if mine not in (None, 0) else int(last.get("code", 4))
@@ -184,20 +203,13 @@ def run_judged(request: dict[str, Any], abort_fd: int | None = None) -> dict[str
         return JUDGE.exit_code() if JUDGE.pid == judge_pid else 4
 
     def kill() -> None:
-        for pgid in (learner_pid,):
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        w.kill_uncollected(learner_pid)
         JUDGE.stop()  # stopped mid-check: what it held of this check goes with it
 
     try:
         return w.supervise(events_r, poll, kill, request, capture, key, learner_pid, abort_fd, settle=settle)
     finally:
-        try:
-            os.killpg(learner_pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        w.kill_uncollected(learner_pid)
 
 
 def _judge_process(sock: Any) -> None:

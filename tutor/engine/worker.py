@@ -31,6 +31,7 @@ come from the check loop alone.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import os
 import random
@@ -246,8 +247,13 @@ def _model_files_loaded(model_dir: Path) -> list[str]:
     # The learner's files are the modules of the `model` package; torch and the rest are
     # thousands of modules whose attributes are not read (some load lazily when asked).
     # Read by name, not by walking sys.modules: every module touched here is a page copied
-    # in this forked process, and sys.modules holds thousands.
-    mine = [sys.modules[name] for name in sorted(_ImportsSought.sought) if name in sys.modules]
+    # in this forked process, and sys.modules holds thousands. Those imported since the
+    # fork are its newest entries: a model module put there by hand is among them.
+    names = set(_ImportsSought.sought)
+    newest = max(0, len(sys.modules) - MODULES_AT_FORK[0]) + 32
+    names.update(name for name in itertools.islice(reversed(sys.modules), newest)
+                 if name == "model" or name.startswith("model."))
+    mine = [sys.modules[name] for name in sorted(names) if name in sys.modules]
     for module in mine:
         filename = getattr(module, "__file__", None)
         if not isinstance(filename, str):
@@ -477,6 +483,8 @@ def wait_pid(pid: int, wait: float) -> int | None:
         except ChildProcessError:
             return None
         if done:
+            if pid in _REAP_LATER:  # collected here: its number may be reused from now on
+                _REAP_LATER.remove(pid)
             return os.waitstatus_to_exitcode(status)
         if time.monotonic() >= give_up:
             return None
@@ -518,14 +526,30 @@ def _last_event(buffer: bytes, request_id: str, key: str) -> dict[str, Any] | No
 
 
 # A check's processes, killed (they run no more code) but collected only once the
-# verdict is sent: the end of a large process, its memory unmapped, takes ~10 ms.
+# verdict is sent: the end of a large process, its memory unmapped, takes ~10 ms. A
+# pid stays here until it is collected, so that no signal goes to a reused number.
 _REAP_LATER: list[int] = []
 # Children that are not a check's leftovers: the judge, which outlives each check.
 KEEP_CHILDREN: list[int] = []
+# How many leftovers kill_orphans has killed: a check that left processes behind may
+# have signalled the judge, which is then replaced.
+LEFTOVERS_KILLED = [0]
 
 
 def reap_later(pid: int) -> None:
     _REAP_LATER.append(pid)
+
+
+def kill_uncollected(pid: int) -> None:
+    """SIGKILL child `pid` and its group, unless it has been collected already: a process
+    of the learner's may have left its group, so the pid itself is killed too."""
+    if pid not in _REAP_LATER:
+        return
+    for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+        try:
+            target()
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def finish_check() -> None:
@@ -535,8 +559,11 @@ def finish_check() -> None:
     if not _REAP_LATER:
         return
     while _REAP_LATER:
+        pid = _REAP_LATER[-1]
+        kill_uncollected(pid)
+        _REAP_LATER.pop()
         try:
-            os.waitpid(_REAP_LATER.pop(), 0)
+            os.waitpid(pid, 0)
         except ChildProcessError:
             pass
     kill_orphans()
@@ -553,6 +580,7 @@ def kill_orphans() -> None:
         orphans = [pid for pid in _children_of(me) if pid not in _REAP_LATER and pid not in KEEP_CHILDREN]
         if not orphans:
             break
+        LEFTOVERS_KILLED[0] += len(orphans)
         for pid in orphans:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -785,6 +813,11 @@ def _run_in_child(request: dict[str, Any], abort_fd: int | None = None) -> dict[
 # --- the warm worker's loop ------------------------------------------------
 
 
+# How many modules the worker had imported when it forked a check: what a check imports
+# comes after them in sys.modules.
+MODULES_AT_FORK = [0]
+
+
 def warm_up() -> None:
     """Import what every check needs, once, before any child is forked."""
     import numpy  # noqa: F401
@@ -813,6 +846,7 @@ def warm_up() -> None:
 
     gc.collect()
     gc.freeze()
+    MODULES_AT_FORK[0] = len(sys.modules)
 
 
 def start_judge() -> None:
