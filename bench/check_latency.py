@@ -97,6 +97,15 @@ def side_by_side(lessons: list, repeat: int, revision: str) -> None:
         archive = subprocess.run(["git", "-C", str(here), "archive", revision], capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
         trees = {"this tree": here, revision: base}
+        # Lessons the baseline does not have yet are measured in this tree's own table only.
+        theirs = subprocess.run([sys.executable, "-c", "from tutor.engine.lessons import load_registry; "
+                                 "print(*[l.number for l in load_registry().lessons])"],
+                                cwd=str(base), env={**os.environ, "PYTHONPATH": str(base)},
+                                capture_output=True, text=True, check=True).stdout.split()
+        missing = [lesson.number for lesson in lessons if str(lesson.number) not in theirs]
+        lessons = [lesson for lesson in lessons if str(lesson.number) in theirs]
+        if missing:
+            print(f"(lessons {', '.join(map(str, missing))} are not in {revision}: left out)")
         helpers, workspaces, envs = {}, {}, {}
         for name, tree in trees.items():
             workspaces[name] = write_workspace(Path(tmp) / f"ws-{len(workspaces)}", {"__init__.py": "", **solution_files()})
