@@ -53,22 +53,23 @@ def layer_init():
 
 @check("LoRALayer.forward is (alpha / rank) * (x @ A @ B), on any number of leading dimensions")
 def layer_forward():
-    layer = _build_layer(7, 5, 3, 6)
+    layer = _build_layer(7, 5, 4, 6)  # alpha / rank = 1.5: no whole number
     for shape in ((4, 7), (2, 3, 7)):
         x = torch.randn(*shape)
         try:
             got = layer(x)
         except RuntimeError as exc:
-            fail(f"LoRALayer(7, 5, rank=3, alpha=6) on x of shape {shape} raised: {exc}\n"
+            fail(f"LoRALayer(7, 5, rank=4, alpha=6) on x of shape {shape} raised: {exc}\n"
                  "Multiply x by A (in_dim, rank) first, then by B (rank, out_dim): x @ A @ B.")
         product = x @ layer.A @ layer.B
-        want = (6 / 3) * product
+        want = (6 / 4) * product
         if isinstance(got, torch.Tensor) and tuple(got.shape) == tuple(want.shape) and not torch.allclose(got, want, atol=1e-5):
             if torch.allclose(got, product, atol=1e-5):
-                fail("the output is x @ A @ B without its scale: multiply by alpha / rank (here 6 / 3 = 2)")
-            if torch.allclose(got, 6 * product, atol=1e-5) or torch.allclose(got, (3 / 6) * product, atol=1e-5):
-                fail("the scale is not alpha / rank (here 6 / 3 = 2)")
-        assert_close(got, want, f"LoRALayer(7, 5, rank=3, alpha=6) on x of shape {shape}", atol=1e-5, rtol=1e-5)
+                fail("the output is x @ A @ B without its scale: multiply by alpha / rank (here 6 / 4 = 1.5); "
+                     "alpha // rank, a whole-number division, gives 1 here")
+            if torch.allclose(got, 6 * product, atol=1e-5) or torch.allclose(got, (4 / 6) * product, atol=1e-5):
+                fail("the scale is not alpha / rank (here 6 / 4 = 1.5)")
+        assert_close(got, want, f"LoRALayer(7, 5, rank=4, alpha=6) on x of shape {shape}", atol=1e-5, rtol=1e-5)
 
 
 @check("LinearWithLoRA: the given layer plus its LoRA update; equal to the layer at initialisation")
@@ -111,6 +112,10 @@ def _wrapped(rank=4, alpha=8):
 def replace_everywhere():
     model, placed = _wrapped()
     names = [name for name, _shape, _dtype in probe("shapes", placed)]
+    if "0.weight" in names:
+        fail("the model it was given still has its own nn.Linear layers: replace_linear_with_lora changes that model "
+             "in place (setattr on it, or on the module that holds each layer), it does not build a new one."
+             f"\nParameters now: {names}")
     if "2.0.weight" in names or "2.2.weight" in names:
         fail("only the model's top-level layers were wrapped: nested ones (2.0 and 2.2 here, inside a Sequential) "
              "were left as they were. Replace every nn.Linear however deep: recurse into the children that are not "

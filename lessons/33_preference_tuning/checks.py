@@ -50,10 +50,11 @@ def _batch(b=3, t=7, vocab=11):
 
 
 def _answer_mask(b, t):
-    """1 over each row's answer: after a prompt of 1-3 tokens, before 0-2 tokens of padding."""
+    """1 over each row's answer: after a prompt of 0-2 tokens, before 0-2 tokens of padding
+    (a row that starts counting at its first token shows a mask cut in one place only)."""
     mask = torch.zeros(b, t)
     for row in range(b):
-        start, end = 1 + row % 3, t - (row % 3)
+        start, end = row % 3, t - (row % 3)
         mask[row, start:end] = 1.0
     return mask
 
@@ -109,6 +110,8 @@ def _logprob_mistake(got, logits, labels, mask=None):
                                      "per row)"),
             ((picked * cut).sum(-1) / cut.shape[1], "the masked sum is divided by t - 1: divide by the number of "
                                                     "positions the mask keeps, mask.sum(-1)"),
+            ((picked * cut).sum(-1) / m.sum(-1), "the masked sum is divided by the sum of the mask before it was cut: "
+                                                 "cut it once, selection_mask[:, 1:], and use it for both"),
         ]
     for value, why in candidates:
         if _close(got, value):

@@ -48,7 +48,7 @@ def ks_statistic(a, b):
     a = torch.sort(torch.as_tensor(a, dtype=torch.float64).flatten()).values
     b = torch.sort(torch.as_tensor(b, dtype=torch.float64).flatten()).values
     points = torch.cat([a, b]).unique()
-    cdf_a = torch.searchsorted(a, points, right=True) / a.numel()
-    cdf_b = torch.searchsorted(b, points, right=True) / b.numel()
+    cdf_a = torch.searchsorted(a, points, right=True).double() / a.numel()
+    cdf_b = torch.searchsorted(b, points, right=True).double() / b.numel()
     return float((cdf_a - cdf_b).abs().max())
     # END SOLUTION
