@@ -251,12 +251,11 @@ def _children(pid: int) -> set[int]:
     after the reply)."""
     import time
 
+    from tutor.engine.worker import _children_of
+
     deadline = time.monotonic() + 5
     while True:
-        found: set[int] = set()
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                found.update(int(p) for p in f.read().split())
+        found = set(_children_of(pid))
         if len(found) <= 1 or time.monotonic() > deadline:
             return found
         time.sleep(0.01)

@@ -25,7 +25,9 @@ MAX_HEADER = 16 * 2**20  # bytes of its JSON part
 MAX_DEPTH = 64  # nesting of lists, tuples and dicts
 MAX_ITEMS = 1_000_000  # values in one message
 
-SPIN = 0.0002 if len(os.sched_getaffinity(0)) > 1 else 0.0  # seconds; see spin_until_readable
+# Seconds each side watches its pipe before it sleeps (see spin_until_readable); none on one core.
+_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+SPIN = 0.0002 if _CORES > 1 else 0.0
 
 DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8", "bool",
           "complex64", "complex128")

@@ -110,17 +110,11 @@ class JudgeProcess:
 
     def stop(self) -> None:
         """Kill the judge (a check it was judging is stopped); collected after the reply."""
-        import signal
-
         from tutor.engine import worker as w
 
         if self.pid is None:
             return
-        for target in (lambda: os.killpg(self.pid, signal.SIGKILL), lambda: os.kill(self.pid, signal.SIGKILL)):
-            try:
-                target()
-            except (ProcessLookupError, PermissionError):
-                pass
+        w.sigkill(self.pid)
         w.KEEP_CHILDREN[:] = []
         w.reap_later(self.pid)
         self.socket.close()

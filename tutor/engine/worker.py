@@ -459,37 +459,51 @@ def supervise(read_fd: int, poll: Callable[[], int | None], kill: Callable[[], N
     return _assemble(events, timed_out, code, elapsed, request, output, spent)
 
 
-def _wait_exit(poll: Callable[[], int | None], kill: Callable[[], None]) -> int:
-    code = poll()
-    give_up = time.monotonic() + 5.0
-    pause = 0.0002  # a child that closed its pipe is usually gone within a millisecond
-    while code is None:
-        if time.monotonic() > give_up:
-            kill()
+def _poll_for(poll: Callable[[], Any], seconds: float) -> Any:
+    """poll()'s first answer that is not None, asked again at growing intervals (from
+    0.2 ms: a child that closed its pipe is usually gone within a millisecond); None
+    after `seconds`."""
+    give_up = time.monotonic() + seconds
+    pause = 0.0002
+    while (answer := poll()) is None and time.monotonic() < give_up:
         time.sleep(pause)
         pause = min(pause * 2, 0.01)
-        code = poll()
+    return answer
+
+
+def _wait_exit(poll: Callable[[], int | None], kill: Callable[[], None]) -> int:
+    code = _poll_for(poll, 5.0)
+    while code is None:
+        kill()
+        code = _poll_for(poll, 1.0)
     return code
 
 
 def wait_pid(pid: int, wait: float) -> int | None:
     """The exit code of child `pid` once it ends, within `wait` seconds; None if it has not
     ended (or is not this process's child)."""
-    give_up = time.monotonic() + wait
-    pause = 0.0002
-    while True:
+    def collected() -> int | bool | None:
         try:
             done, status = os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
+            return False
+        if not done:
             return None
-        if done:
-            if pid in _REAP_LATER:  # collected here: its number may be reused from now on
-                _REAP_LATER.remove(pid)
-            return os.waitstatus_to_exitcode(status)
-        if time.monotonic() >= give_up:
-            return None
-        time.sleep(pause)
-        pause = min(pause * 2, 0.005)
+        if pid in _REAP_LATER:  # collected here: its number may be reused from now on
+            _REAP_LATER.remove(pid)
+        return os.waitstatus_to_exitcode(status)
+
+    code = _poll_for(collected, wait)
+    return None if code is False else code
+
+
+def sigkill(pid: int) -> None:
+    """SIGKILL process `pid`'s group and the process itself (which may have left it)."""
+    for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+        try:
+            target()
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def _drain(fd: int) -> bytes:
@@ -541,15 +555,10 @@ def reap_later(pid: int) -> None:
 
 
 def kill_uncollected(pid: int) -> None:
-    """SIGKILL child `pid` and its group, unless it has been collected already: a process
-    of the learner's may have left its group, so the pid itself is killed too."""
-    if pid not in _REAP_LATER:
-        return
-    for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
-        try:
-            target()
-        except (ProcessLookupError, PermissionError):
-            pass
+    """SIGKILL child `pid` and its group, unless it has been collected already (its
+    number may belong to another process by now)."""
+    if pid in _REAP_LATER:
+        sigkill(pid)
 
 
 def finish_check() -> None:
@@ -748,7 +757,6 @@ def _read_capture(capture: str | int) -> str:
             pass
 
 
-
 def run_in_child(request: dict[str, Any], abort_fd: int | None = None) -> dict[str, Any]:
     """Run one lesson's checks in a fresh child and return its result. The child's printed
     output goes to an unlinked file and its temporary files to a folder of its own, removed
@@ -788,14 +796,7 @@ def _run_in_child(request: dict[str, Any], abort_fd: int | None = None) -> dict[
                     exit_code.append(os.waitstatus_to_exitcode(status))
             return exit_code[0] if exit_code else None
 
-        def kill() -> None:
-            for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
-                try:
-                    target()
-                except (ProcessLookupError, PermissionError):
-                    pass
-
-        return supervise(read_fd, poll, kill, request, capture, key, pid, abort_fd)
+        return supervise(read_fd, poll, lambda: sigkill(pid), request, capture, key, pid, abort_fd)
 
     os.close(fd)
     proc = subprocess.Popen(  # pragma: no cover - platforms without fork()
